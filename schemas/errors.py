@@ -51,6 +51,18 @@ class AcsError(Exception):
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
+    def __reduce__(self):
+        # Errors cross the process-pool boundary; rebuild them field by field
+        # so subclasses with other constructor signatures pickle too.
+        return (_rebuild, (type(self), self.message, self.code, self.status))
+
+
+def _rebuild(cls: type[AcsError], message: str, code: str, status: int) -> AcsError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.message, err.code, err.status = message, code, status
+    return err
+
 
 class RequestError(AcsError):
     status = 400

@@ -1,0 +1,121 @@
+"""Websocket frames: RPC requests, progress, results, errors and pushed events.
+
+Frames are msgpack maps (SPEC §4)::
+
+    {"id": n, "method": M, "params": {...}}                      client → server
+    {"id": n, "progress": {"Progress": 0..1, "Stage": str}}       server → client, any number
+    {"id": n, "result": ...}  or  {"id": n, "error": {"code", "message"}}
+    {"event": E, "data": {...}}                                   pushed by the server
+
+``parse_request`` never lets a malformed frame through: it raises
+:class:`BadFrame` (code ``MalformedFrame``), which the server answers with an
+error frame and keeps the connection open.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from .errors import AcsError, InvalidParams
+
+__all__ = [
+    "BadFrame",
+    "Request",
+    "parse_request",
+    "pack",
+    "unpack",
+    "result_frame",
+    "error_frame",
+    "progress_frame",
+    "event_frame",
+    "elide",
+    "jsonable",
+]
+
+#: Longest payload shown when a frame is logged.
+MAX_LOG_SIZE = 75
+
+
+class BadFrame(InvalidParams):
+    default_code = "MalformedFrame"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: int
+    method: str
+    params: dict
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.method} {elide(self.params)}"
+
+
+def pack(frame: dict) -> bytes:
+    return msgpack.packb(frame, use_bin_type=True)
+
+
+def unpack(data: bytes) -> Any:
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise BadFrame("Frame is not valid msgpack.") from exc
+
+
+def parse_request(data: bytes) -> Request:
+    frame = unpack(data)
+    if not isinstance(frame, dict):
+        raise BadFrame("Frame must be a map with 'id', 'method' and 'params'.")
+    fid, method, params = frame.get("id"), frame.get("method"), frame.get("params", {})
+    if not isinstance(fid, int) or isinstance(fid, bool):
+        raise BadFrame("Frame 'id' must be an integer.")
+    if not isinstance(method, str):
+        raise BadFrame("Frame 'method' must be a string.")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise BadFrame("Frame 'params' must be a map.")
+    return Request(fid, method, params)
+
+
+def result_frame(fid: int, result: Any) -> dict:
+    return {"id": fid, "result": result}
+
+
+def error_frame(fid: int | None, err: AcsError) -> dict:
+    return {"id": fid, "error": err.to_wire()}
+
+
+def progress_frame(fid: int, progress: float, stage: str) -> dict:
+    return {"id": fid, "progress": {"Progress": round(float(progress), 4), "Stage": stage}}
+
+
+def event_frame(event: str, data: dict) -> dict:
+    return {"event": event, "data": data}
+
+
+def elide(value: Any) -> str:
+    """A short printable form for logs: byte payloads become their length."""
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, dict):
+        text = "{" + ", ".join(f"{k}: {elide(v)}" for k, v in value.items()) + "}"
+    elif isinstance(value, list):
+        text = "[" + ", ".join(elide(v) for v in value[:8]) + (", ..." if len(value) > 8 else "") + "]"
+    else:
+        text = repr(value)
+    return text if len(text) <= MAX_LOG_SIZE else text[: MAX_LOG_SIZE - 3] + "..."
+
+
+def jsonable(value: Any) -> Any:
+    """The JSON form of a result: byte payloads become base64 strings."""
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value

@@ -1,0 +1,53 @@
+"""Administration: experiences and their API keys."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from .auth import new_api_key
+from .config import Config
+from .db import Experience, open_engine
+from .ids import new_id
+
+__all__ = ["create_experience", "list_experiences", "SETTING_KEYS"]
+
+#: Per-experience settings an operator may set (SPEC §3).
+SETTING_KEYS = ("Allowed2DGenerations", "Allowed3DGenerations", "SessionTime", "QueueShare",
+                "DefaultStyle", "InputCaching", "CreationTokens")
+
+
+async def create_experience(config: Config, name: str, settings: dict | None = None) -> tuple[str, str]:
+    """Create an experience; returns ``(experience_id, api_key)``.  The key is not stored."""
+    from .app import init_database
+
+    settings = {k: v for k, v in (settings or {}).items() if v is not None}
+    unknown = set(settings) - set(SETTING_KEYS)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    engine, sessionmaker = open_engine(config.db_url)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        await init_database(engine)
+        key, key_hash = new_api_key()
+        exp_id = new_id("exp")
+        async with sessionmaker.begin() as db:
+            db.add(Experience(id=exp_id, name=name, key_hash=key_hash, created_at=time.time(),
+                              settings=settings))
+        return exp_id, key
+    finally:
+        await engine.dispose()
+
+
+async def list_experiences(config: Config) -> list[dict]:
+    from .app import init_database
+
+    engine, sessionmaker = open_engine(config.db_url)
+    try:
+        await init_database(engine)
+        async with sessionmaker() as db:
+            rows = (await db.scalars(select(Experience).order_by(Experience.created_at))).all()
+        return [{"id": r.id, "name": r.name, "settings": r.settings} for r in rows]
+    finally:
+        await engine.dispose()

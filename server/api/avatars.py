@@ -1,0 +1,96 @@
+"""3D generation, loading the shared edit document, edits and validation (SPEC §4, §6, §7)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from meshes import GetValidationRules, validate_full_body
+from schemas import methods as m
+from schemas.errors import Conflict, InvalidParams, NotFound
+
+from ..db import Generation, Preview
+from ..ids import new_id
+from ..jobs import avatar_job
+from ..service import Call, Service, method
+
+
+async def owned_generation(svc: Service, call: Call, generation_id: str) -> Generation:
+    async with svc.db() as db:
+        return svc.check_owner(await db.get(Generation, generation_id), call.principal, "generation")
+
+
+@method("GenerateAvatarAsync")
+async def generate_avatar(svc: Service, call: Call, p: m.GenerateAvatarAsync) -> dict:
+    session = svc.check_owner(svc.sessions.core.session(p.SessionId), call.principal, "session")
+    async with svc.db() as db:
+        preview = svc.check_owner(await db.get(Preview, p.PreviewId), call.principal, "preview")
+    if preview.session_id != session.session_id:
+        raise NotFound("No preview with that PreviewId in this session.", code="PreviewNotFound")
+    generation_id = new_id("gen")
+    await svc.sessions.reserve(session.session_id, "3d", generation_id)
+    try:
+        await call.progress(0.0, "Queued")
+        png, features = await asyncio.gather(svc.blobs.get(preview.png_sha), svc.blobs.get(preview.features_sha))
+        await call.progress(0.1, "Building")
+        out = await svc.pool.run(avatar_job, png, features, preview.text_prompt)
+        await call.progress(0.9, "Saving")
+        doc_sha = await svc.blobs.put(out["document"])
+        glb_sha = await svc.blobs.put(out["glb"])
+        async with svc.db.begin() as db:
+            db.add(Generation(id=generation_id, session_id=session.session_id,
+                              experience_id=session.experience_id, player_id=session.player_id,
+                              preview_id=preview.id, document_sha=doc_sha, glb_sha=glb_sha,
+                              description=out["description"], created_at=svc.clock()))
+    except BaseException:
+        await svc.sessions.release(session.session_id, generation_id)
+        raise
+    await svc.sessions.commit(session.session_id, generation_id)
+    await call.progress(1.0, "Done")
+    return {"GenerationId": generation_id}
+
+
+@method("LoadGeneratedAvatarAsync")
+async def load_avatar(svc: Service, call: Call, p: m.LoadGeneratedAvatarAsync) -> dict:
+    gen = await owned_generation(svc, call, p.GenerationId)
+    doc = await svc.documents.open(gen)
+    flag = "loaded_by_server" if call.principal.role == "server" else "loaded_by_client"
+    async with svc.db.begin() as db:
+        row = await db.get(Generation, gen.id)
+        setattr(row, flag, True)
+    async with doc.lock:
+        svc.documents.subscribe(doc, call.conn)
+        return {
+            "GenerationId": gen.id,
+            "HumanoidDescription": doc.avatar.description,
+            "Document": doc.avatar.to_wire(),
+            "Version": doc.version,
+            "ContentHash": doc.avatar.content_hash(),
+            "GlbUrl": f"/v1/generations/{gen.id}.glb",
+        }
+
+
+@method("ApplyEdits")
+async def apply_edits(svc: Service, call: Call, p: m.ApplyEdits) -> dict:
+    gen = await owned_generation(svc, call, p.GenerationId)
+    if gen.published_bundle_id:
+        raise Conflict("This avatar is published; published bundles are immutable.", code="AlreadyPublished")
+    doc = await svc.documents.open(gen)
+    if p.BaseVersion < 0 or p.BaseVersion > doc.version:
+        raise InvalidParams(f"BaseVersion {p.BaseVersion} is not a version of this document "
+                            f"(latest is {doc.version}).")
+    version = await svc.documents.apply(doc, p.Ops, call.conn, call.principal.role)
+    return {"GenerationId": gen.id, "Version": version}
+
+
+@method("GetValidationRules")
+async def get_rules(svc: Service, call: Call, p: m.GetValidationRules) -> dict:
+    return GetValidationRules()
+
+
+@method("ValidateUGCFullBodyAsync")
+async def validate_body(svc: Service, call: Call, p: m.ValidateUGCFullBodyAsync) -> dict:
+    gen = await owned_generation(svc, call, p.GenerationId)
+    doc = await svc.documents.open(gen)
+    async with doc.lock:
+        ok, reasons = validate_full_body(doc.avatar)
+    return {"Ok": ok, "FailureReasons": reasons}

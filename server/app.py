@@ -1,0 +1,73 @@
+"""``create_app(config)``: the one place that knows every piece of the server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import weakref
+from pathlib import Path
+
+from aiohttp import WSCloseCode, web
+
+from . import api  # noqa: F401  (registers the method handlers)
+from .blobs import BlobStore
+from .config import MAX_UPLOAD_BYTES, Config
+from .db import Base, open_engine
+from .handlers import files, rpc, ws
+from .handlers.common import error_middleware
+from .jobs import JobPool
+from .keys import CONFIG, SERVICE, SOCKETS
+from .service import Service
+
+__all__ = ["create_app", "init_database", "load_secret"]
+
+log = logging.getLogger(__name__)
+
+
+def load_secret(data_dir: Path) -> bytes:
+    """The token-signing secret, created on first start and kept in the data dir."""
+    path = Path(data_dir) / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+async def init_database(engine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+
+
+def create_app(config: Config, *, executor=None) -> web.Application:
+    """Build the application.  ``executor`` lets tests share one process pool."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
+    app[CONFIG] = config
+    app[SOCKETS] = weakref.WeakSet()
+
+    async def service_ctx(app: web.Application):
+        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+        engine, sessionmaker = open_engine(config.db_url)
+        await init_database(engine)
+        pool = JobPool(config.workers, executor=executor)
+        svc = Service(config=config, db=sessionmaker, blobs=BlobStore(config.blob_dir), pool=pool,
+                      secret=load_secret(config.data_dir))
+        await svc.start()
+        app[SERVICE] = svc
+        yield
+        await svc.stop()
+        pool.shutdown()
+        await engine.dispose()
+
+    async def close_sockets(app: web.Application) -> None:
+        for sock in list(app[SOCKETS]):
+            await sock.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+    app.cleanup_ctx.append(service_ctx)
+    app.on_shutdown.append(close_sockets)
+    app.add_routes(rpc.routes)
+    app.add_routes(ws.routes)
+    app.add_routes(files.routes)
+    return app

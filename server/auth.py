@@ -1,0 +1,88 @@
+"""Credentials: experience API keys and signed player tokens (SPEC §3).
+
+Sans-I/O: no database and no clock; the caller passes ``now`` and looks keys
+up by their hash.
+
+* An **API key** is 32 random bytes, shown once by ``acs admin
+  create-experience`` and stored only as its SHA-256 (a random key of that
+  length needs no slow hash).
+* A **player token** is ``base64url(payload).base64url(HMAC-SHA256)`` with the
+  payload ``{"x": experience_id, "p": player_id, "e": expiry}``.  The server's
+  secret lives in the data directory so tokens survive restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+
+from schemas.errors import Unauthorized
+
+__all__ = ["Principal", "new_api_key", "hash_api_key", "PlayerTokens"]
+
+KEY_PREFIX = "acs_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a game server (``role="server"``) or a player's client."""
+
+    role: str
+    experience_id: str
+    player_id: str | None = None
+
+
+def new_api_key() -> tuple[str, str]:
+    """Return ``(key, key_hash)``; only the hash is stored."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, hash_api_key(key)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class PlayerTokens:
+    """Issue and verify player tokens with one HMAC secret."""
+
+    def __init__(self, secret: bytes, *, max_ttl: float = 86400.0):
+        if len(secret) < 16:
+            raise ValueError("token secret must be at least 16 bytes")
+        self._secret = secret
+        self.max_ttl = max_ttl
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._secret, payload, hashlib.sha256).digest()
+
+    def issue(self, experience_id: str, player_id: str, now: float, ttl: float) -> tuple[str, float]:
+        expires = now + min(max(ttl, 1.0), self.max_ttl)
+        payload = json.dumps({"x": experience_id, "p": player_id, "e": expires},
+                             separators=(",", ":")).encode()
+        return f"{_b64(payload)}.{_b64(self._sign(payload))}", expires
+
+    def verify(self, token: str, now: float) -> Principal:
+        try:
+            body, sig = token.split(".")
+            payload = _unb64(body)
+            good = hmac.compare_digest(_unb64(sig), self._sign(payload))
+            claims = json.loads(payload) if good else None
+        except (ValueError, UnicodeDecodeError):
+            claims = None
+        if not isinstance(claims, dict) or not {"x", "p", "e"} <= claims.keys():
+            raise Unauthorized("The player token is not valid.", code="TokenInvalid")
+        if now >= claims["e"]:
+            raise Unauthorized("The player token has expired; ask the game server for a new one.",
+                               code="TokenExpired")
+        return Principal("client", claims["x"], claims["p"])

@@ -1,0 +1,141 @@
+"""The ``acs`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .config import Config
+
+__all__ = ["main"]
+
+
+def _config(args) -> Config:
+    return Config.from_env(
+        data_dir=Path(args.data_dir) if getattr(args, "data_dir", None) else None,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        capacity=getattr(args, "capacity", None),
+        workers=getattr(args, "workers", None),
+    )
+
+
+def cmd_serve(args) -> int:
+    from aiohttp import web
+
+    from .app import create_app
+
+    config = _config(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    web.run_app(create_app(config), host=config.host, port=config.port)
+    return 0
+
+
+def cmd_create_experience(args) -> int:
+    from .admin import create_experience
+
+    settings = {
+        "Allowed2DGenerations": args.allowed_2d,
+        "Allowed3DGenerations": args.allowed_3d,
+        "SessionTime": args.session_time,
+        "QueueShare": args.share,
+        "InputCaching": True if args.input_caching else None,
+    }
+    exp_id, key = asyncio.run(create_experience(_config(args), args.name, settings))
+    print(f"experience {exp_id} ({args.name}) created; its API key (shown once):", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def cmd_list_experiences(args) -> int:
+    from .admin import list_experiences
+
+    print(json.dumps(asyncio.run(list_experiences(_config(args))), indent=2))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from client_sim.demo import run_demo, summary
+
+    out = Path(args.out)
+    photo = Path(args.photo).read_bytes() if args.photo else None
+    result = asyncio.run(run_demo(out, photo=photo, text_prompt=args.prompt))
+    print(summary(result, out))
+    return 0
+
+
+def cmd_sim(args) -> int:
+    from client_sim.sim import run_sim
+
+    photo = Path(args.photo).read_bytes() if args.photo else None
+    report = asyncio.run(run_sim(args.url, args.api_key, args.players, timeout=args.timeout, photo=photo))
+    print(json.dumps(report, indent=2))
+    return 0 if report["succeeded"] == args.players else 1
+
+
+def cmd_schema(args) -> int:
+    from schemas import export_json_schema
+
+    print(json.dumps(export_json_schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acs", description="Avatar Creation Server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_dir(p):
+        p.add_argument("--data-dir", help="data directory (default $ACS_DATA_DIR or ./acs-data)")
+
+    p = sub.add_parser("serve", help="run the server")
+    data_dir(p)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--capacity", type=int, help="generation sessions active at once")
+    p.add_argument("--workers", type=int, help="generation worker processes")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="run the whole flow on the bundled photo against an in-process server")
+    p.add_argument("--out", default="acs-demo-out", help="output folder (default ./acs-demo-out)")
+    p.add_argument("--photo", help="use this photo instead of the bundled one")
+    p.add_argument("--prompt", help="text prompt for the preview")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sim", help="run N simulated players against a running server")
+    p.add_argument("--players", type=int, default=2)
+    p.add_argument("--url", required=True)
+    p.add_argument("--api-key", required=True)
+    p.add_argument("--photo")
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of every method")
+    p.set_defaults(func=cmd_schema)
+
+    admin = sub.add_parser("admin", help="administration").add_subparsers(dest="admin", required=True)
+    p = admin.add_parser("create-experience", help="create an experience and print its API key")
+    p.add_argument("name")
+    data_dir(p)
+    p.add_argument("--allowed-2d", type=int)
+    p.add_argument("--allowed-3d", type=int)
+    p.add_argument("--session-time", type=float)
+    p.add_argument("--share", type=float, help="queue share relative to other experiences (default 1)")
+    p.add_argument("--input-caching", action="store_true", help="keep selfies 24 h after the session")
+    p.set_defaults(func=cmd_create_experience)
+    p = admin.add_parser("list-experiences")
+    data_dir(p)
+    p.set_defaults(func=cmd_list_experiences)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

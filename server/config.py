@@ -1,0 +1,79 @@
+"""Server configuration: one frozen dataclass, read from ``ACS_*`` environment variables.
+
+| variable | field | default |
+|---|---|---|
+| ``ACS_DATA_DIR`` | ``data_dir`` | ``./acs-data`` |
+| ``ACS_DATABASE_URL`` | ``database_url`` | SQLite file in the data dir |
+| ``ACS_HOST`` / ``ACS_PORT`` | ``host`` / ``port`` | ``127.0.0.1`` / ``8080`` |
+| ``ACS_CAPACITY`` | ``capacity`` | ``4`` sessions at once |
+| ``ACS_WORKERS`` | ``workers`` | ``2`` generation processes |
+| ``ACS_SESSION_TIME`` | ``session_time`` | ``600`` s |
+| ``ACS_ALLOWED_2D`` / ``ACS_ALLOWED_3D`` | defaults per session | ``5`` / ``1`` |
+| ``ACS_DISCONNECT_GRACE`` | ``disconnect_grace`` | ``30`` s |
+| ``ACS_TOKEN_TTL`` | ``token_ttl`` | ``3600`` s |
+| ``ACS_PREVIEW_SIZE`` | ``preview_size`` | ``512`` px |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+__all__ = ["Config", "MAX_UPLOAD_BYTES"]
+
+#: Largest selfie accepted (SPEC §5).
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = field(default_factory=lambda: Path("acs-data"))
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    capacity: int = 4
+    workers: int = 2
+    session_time: float = 600.0
+    allowed_2d: int = 5
+    allowed_3d: int = 1
+    disconnect_grace: float = 30.0
+    token_ttl: float = 3600.0
+    preview_size: int = 512
+    default_hold: float = 120.0
+    selfie_timeout: float = 120.0
+    publish_timeout: float = 60.0
+    max_frame_bytes: int = 16 * 1024 * 1024
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'acs.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return Path(self.data_dir) / "blobs"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
+        env = os.environ if env is None else env
+        values: dict = {}
+        for name, f in cls.__dataclass_fields__.items():
+            raw = env.get(f"ACS_{name.upper()}")
+            if raw is None:
+                continue
+            default = getattr(cls(), name)
+            if isinstance(default, Path) or name == "data_dir":
+                values[name] = Path(raw)
+            elif isinstance(default, bool):
+                values[name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                values[name] = int(raw)
+            elif isinstance(default, float):
+                values[name] = float(raw)
+            else:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes) -> "Config":
+        return replace(self, **changes)

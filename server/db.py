@@ -1,0 +1,158 @@
+"""Database schema (SQLAlchemy 2) and engine setup.
+
+Rows hold state and metadata; payloads (selfies, PNGs, glb, edit snapshots)
+live in the content-addressed blob store and are referenced by SHA-256.
+SQLite runs in WAL mode with ``synchronous=FULL`` so every committed
+transaction survives a crash of the server process.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Float, Integer, LargeBinary, String, event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base", "Experience", "Player", "SessionRequest", "SessionRow", "FileRow", "Preview",
+    "Generation", "EditOp", "Published", "open_engine",
+]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Experience(Base):
+    __tablename__ = "experiences"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    #: Per-experience overrides: Allowed2DGenerations, Allowed3DGenerations,
+    #: SessionTime, QueueShare, DefaultStyle.
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Player(Base):
+    __tablename__ = "players"
+    experience_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    player_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    first_seen: Mapped[float] = mapped_column(Float)
+
+
+class SessionRequest(Base):
+    __tablename__ = "session_requests"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True, index=True)
+    experience_id: Mapped[str] = mapped_column(String(40), index=True)
+    player_id: Mapped[str] = mapped_column(String(128))
+    #: Queued → Active → Ended, or Queued → Cancelled.
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(40))
+    experience_id: Mapped[str] = mapped_column(String(40), index=True)
+    player_id: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[float] = mapped_column(Float)
+    session_time: Mapped[float] = mapped_column(Float)
+    allowed_2d: Mapped[int] = mapped_column(Integer)
+    allowed_3d: Mapped[int] = mapped_column(Integer)
+    used_2d: Mapped[int] = mapped_column(Integer, default=0)
+    used_3d: Mapped[int] = mapped_column(Integer, default=0)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
+    end_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class FileRow(Base):
+    __tablename__ = "files"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(40), index=True)
+    experience_id: Mapped[str] = mapped_column(String(40))
+    player_id: Mapped[str] = mapped_column(String(128))
+    #: Pending (prompted) → Uploaded, or Declined.
+    state: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Preview(Base):
+    __tablename__ = "previews"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(40), index=True)
+    experience_id: Mapped[str] = mapped_column(String(40))
+    player_id: Mapped[str] = mapped_column(String(128))
+    file_id: Mapped[str] = mapped_column(String(40))
+    png_sha: Mapped[str] = mapped_column(String(64))
+    #: msgpack blob with landmarks and sampled colours for the 3D builder.
+    features_sha: Mapped[str] = mapped_column(String(64))
+    text_prompt: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    report: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Generation(Base):
+    __tablename__ = "generations"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(40), index=True)
+    experience_id: Mapped[str] = mapped_column(String(40))
+    player_id: Mapped[str] = mapped_column(String(128))
+    preview_id: Mapped[str] = mapped_column(String(40))
+    #: The edit document as generated (msgpack of Avatar.to_wire()).
+    document_sha: Mapped[str] = mapped_column(String(64))
+    glb_sha: Mapped[str] = mapped_column(String(64))
+    description: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+    loaded_by_server: Mapped[bool] = mapped_column(Boolean, default=False)
+    loaded_by_client: Mapped[bool] = mapped_column(Boolean, default=False)
+    published_bundle_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class EditOp(Base):
+    """One accepted batch of edit ops; replayed over the base document on load."""
+
+    __tablename__ = "edit_ops"
+    generation_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(16))
+    ops: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Published(Base):
+    __tablename__ = "published"
+    bundle_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    outfit_id: Mapped[str] = mapped_column(String(40), unique=True)
+    experience_id: Mapped[str] = mapped_column(String(40), index=True)
+    player_id: Mapped[str] = mapped_column(String(128))
+    generation_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    glb_sha: Mapped[str] = mapped_column(String(64))
+    preview_sha: Mapped[str] = mapped_column(String(64))
+    description: Mapped[dict] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+def open_engine(url: str) -> tuple[AsyncEngine, async_sessionmaker]:
+    """Create the engine (WAL for SQLite) and a session factory."""
+    engine = create_async_engine(url)
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+
+    return engine, async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,99 @@
+"""Shared edit documents: one authoritative avatar per generation (SPEC §7).
+
+A document is the generated avatar (a blob) plus the ordered log of accepted
+op batches (``edit_ops`` rows).  Loading replays the log over the base, so a
+restart resumes every document at its last acknowledged version.  The server
+orders batches: each accepted batch gets the next version, is persisted, acked
+to its sender and relayed, with its version, to every other copy.  Copies
+apply batches in version order and therefore converge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import msgpack
+from sqlalchemy import select
+
+from meshes import Avatar, apply_ops
+from schemas.errors import InvalidParams
+
+from .db import EditOp, Generation
+from .hub import Connection, Hub
+
+__all__ = ["LiveDocument", "Documents", "MAX_OPS_PER_BATCH"]
+
+MAX_OPS_PER_BATCH = 1024
+
+
+@dataclass(eq=False)
+class LiveDocument:
+    generation_id: str
+    avatar: Avatar
+    version: int
+    subscribers: set = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def wire(self) -> bytes:
+        return msgpack.packb(self.avatar.to_wire(), use_bin_type=True)
+
+
+class Documents:
+    def __init__(self, *, db, blobs, hub: Hub, clock):
+        self.db = db
+        self.blobs = blobs
+        self.hub = hub
+        self.clock = clock
+        self._docs: dict[str, LiveDocument] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
+
+    async def open(self, gen: Generation) -> LiveDocument:
+        doc = self._docs.get(gen.id)
+        if doc is not None:
+            return doc
+        async with self._loading.setdefault(gen.id, asyncio.Lock()):
+            if gen.id in self._docs:
+                return self._docs[gen.id]
+            base = await self.blobs.get(gen.document_sha)
+            async with self.db() as db:
+                rows = (await db.scalars(select(EditOp).where(EditOp.generation_id == gen.id)
+                                         .order_by(EditOp.version))).all()
+            batches = [msgpack.unpackb(r.ops, raw=False) for r in rows]
+            avatar = await asyncio.to_thread(_replay, base, batches)
+            doc = LiveDocument(gen.id, avatar, rows[-1].version if rows else 0)
+            self._docs[gen.id] = doc
+            return doc
+
+    def subscribe(self, doc: LiveDocument, conn: Connection | None) -> None:
+        if conn is not None:
+            doc.subscribers.add(conn)
+
+    def unsubscribe_everywhere(self, conn: Connection) -> None:
+        for doc in self._docs.values():
+            doc.subscribers.discard(conn)
+
+    async def apply(self, doc: LiveDocument, ops: list, origin: Connection | None, role: str) -> int:
+        """Validate and apply one batch; returns its version.  All or nothing."""
+        if not ops:
+            raise InvalidParams("'Ops' must hold at least one op.")
+        if len(ops) > MAX_OPS_PER_BATCH:
+            raise InvalidParams(f"At most {MAX_OPS_PER_BATCH} ops per batch.")
+        async with doc.lock:
+            apply_ops(doc.avatar, ops)  # raises InvalidEdit and changes nothing
+            doc.version += 1
+            async with self.db.begin() as db:
+                db.add(EditOp(generation_id=doc.generation_id, version=doc.version, origin=role,
+                              ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock()))
+            others = [c for c in doc.subscribers if c is not origin]
+            await self.hub.to_many(others, "EditsApplied", {
+                "GenerationId": doc.generation_id, "Version": doc.version, "Ops": ops, "Origin": role,
+            })
+            return doc.version
+
+
+def _replay(base: bytes, batches: list[list]) -> Avatar:
+    avatar = Avatar.from_wire(msgpack.unpackb(base, raw=False))
+    for ops in batches:
+        apply_ops(avatar, ops)
+    return avatar

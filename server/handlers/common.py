@@ -1,0 +1,65 @@
+"""What every HTTP handler shares: JSON errors, credentials, the caller."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+
+from schemas.errors import AcsError, Unauthorized
+from schemas.frames import jsonable
+
+from ..auth import Principal
+from ..keys import SERVICE
+from ..service import Call
+
+log = logging.getLogger("server.http")
+
+#: Codes for HTTP errors raised by aiohttp itself (routing, body size).
+_HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+
+
+def json_response(data, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(jsonable(data)), status=status, content_type="application/json")
+
+
+def error_response(err: AcsError) -> web.Response:
+    return json_response({"error": err.to_wire()}, status=err.status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    """Every refusal becomes ``{"error": {code, message}}``; never a stack trace."""
+    try:
+        return await handler(request)
+    except AcsError as err:
+        return error_response(err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, exc.reason.replace(" ", ""))
+        if exc.status == 413 and request.path.startswith("/v1/files"):
+            code = "ImageTooLarge"
+        return error_response(AcsError(exc.reason, code=code, status=exc.status))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(AcsError("Internal server error."))
+
+
+def credential(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[7:].strip()
+    return request.query.get("token")
+
+
+async def caller(request: web.Request) -> Call:
+    principal: Principal = await request.app[SERVICE].authenticate(credential(request))
+    return Call(principal)
+
+
+def require(call: Call, role: str) -> None:
+    if call.principal.role != role:
+        raise Unauthorized("This route needs an experience API key." if role == "server"
+                           else "This route needs a player token.")

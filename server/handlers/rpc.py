@@ -1,0 +1,40 @@
+"""``POST /v1/rpc/{Method}``: every method as JSON over HTTP (no progress frames)."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from schemas import export_json_schema
+from schemas.errors import InvalidParams
+
+from ..keys import SERVICE
+from .common import caller, json_response
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/rpc/{method}")
+async def rpc(request: web.Request) -> web.Response:
+    call = await caller(request)
+    body = await request.read()
+    try:
+        params = json.loads(body) if body.strip() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidParams("The request body must be a JSON object of parameters.") from None
+    result = await request.app[SERVICE].call(call, request.match_info["method"], params)
+    return json_response(result)
+
+
+@routes.get("/v1/schema")
+async def schema(request: web.Request) -> web.Response:
+    return json_response(export_json_schema())
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    core = svc.sessions.core
+    return json_response({"ok": True, "activeSessions": len(core.sessions), "queued": len(core.queued()),
+                          "capacity": core.capacity})

@@ -1,0 +1,101 @@
+"""Open websocket connections and pushed events.
+
+The hub knows which sockets belong to which experience (game servers) and to
+which player (game clients), and pushes ``{"event": E, "data": ...}`` frames to
+them.  Events for an experience with no game server connected are kept in a
+bounded backlog and delivered when one connects, so a ``SessionReady`` is not
+lost to a reconnecting game server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict, deque
+from typing import Awaitable, Callable, Protocol
+
+from schemas.frames import event_frame
+
+from .auth import Principal
+
+__all__ = ["Connection", "Hub"]
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 1000
+
+
+class Connection(Protocol):
+    principal: Principal
+
+    async def send(self, frame: dict) -> None: ...
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._servers: dict[str, set[Connection]] = defaultdict(set)
+        self._clients: dict[tuple[str, str], set[Connection]] = defaultdict(set)
+        self._backlog: dict[str, deque[dict]] = defaultdict(lambda: deque(maxlen=BACKLOG))
+        #: Called with (experience_id, player_id, connected: bool) when a
+        #: player's first socket opens or last one closes.
+        self.on_player_presence: Callable[[str, str, bool], Awaitable[None]] | None = None
+
+    async def add(self, conn: Connection) -> None:
+        p = conn.principal
+        if p.role == "server":
+            self._servers[p.experience_id].add(conn)
+            backlog = self._backlog.pop(p.experience_id, ())
+            for frame in backlog:
+                await self._send(conn, frame)
+        else:
+            key = (p.experience_id, p.player_id)
+            first = not self._clients[key]
+            self._clients[key].add(conn)
+            if first and self.on_player_presence:
+                await self.on_player_presence(p.experience_id, p.player_id, True)
+
+    async def remove(self, conn: Connection) -> None:
+        p = conn.principal
+        if p.role == "server":
+            self._servers[p.experience_id].discard(conn)
+            return
+        key = (p.experience_id, p.player_id)
+        self._clients[key].discard(conn)
+        if not self._clients[key]:
+            del self._clients[key]
+            if self.on_player_presence:
+                await self.on_player_presence(p.experience_id, p.player_id, False)
+
+    def player_online(self, experience_id: str, player_id: str) -> bool:
+        return bool(self._clients.get((experience_id, player_id)))
+
+    def connections(self) -> list[Connection]:
+        conns = [c for s in self._servers.values() for c in s]
+        return conns + [c for s in self._clients.values() for c in s]
+
+    async def to_experience(self, experience_id: str, event: str, data: dict) -> None:
+        frame = event_frame(event, data)
+        conns = list(self._servers.get(experience_id, ()))
+        if not conns:
+            self._backlog[experience_id].append(frame)
+        for conn in conns:
+            await self._send(conn, frame)
+
+    async def to_player(self, experience_id: str, player_id: str, event: str, data: dict) -> int:
+        """Push to every socket of a player; returns how many received it."""
+        frame = event_frame(event, data)
+        conns = list(self._clients.get((experience_id, player_id), ()))
+        for conn in conns:
+            await self._send(conn, frame)
+        return len(conns)
+
+    async def to_many(self, conns: list[Connection], event: str, data: dict) -> None:
+        frame = event_frame(event, data)
+        for conn in conns:
+            await self._send(conn, frame)
+
+    @staticmethod
+    async def _send(conn: Connection, frame: dict) -> None:
+        try:
+            await conn.send(frame)
+        except Exception:  # a closing socket must not break delivery to others
+            log.debug("push to a closing connection dropped", exc_info=True)

@@ -1,0 +1,150 @@
+"""Generation jobs in a process pool, so the event loop never blocks.
+
+The functions at the top run inside worker processes; they take and return
+plain picklable values (bytes, dicts).  Typed refusals (:class:`AcsError`)
+cross the process boundary intact.  A worker that dies (for instance killed
+by the OOM killer) breaks the pool; :class:`JobPool` then starts a fresh pool
+and reports ``GenerationFailed``, so one bad job does not take the server down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import msgpack
+import numpy as np
+
+from schemas.errors import AcsError
+
+__all__ = ["JobPool", "GenerationFailed", "probe_job", "preview_job", "avatar_job", "export_job",
+           "pack_features", "unpack_features", "new_executor"]
+
+log = logging.getLogger(__name__)
+
+
+class GenerationFailed(AcsError):
+    status = 500
+    default_code = "GenerationFailed"
+
+
+# -- worker-side functions -------------------------------------------------
+
+
+def _warm_up() -> None:
+    """Pool initializer: import the pipelines once per worker process."""
+    import generation.avatar_builder  # noqa: F401
+    import generation.preview  # noqa: F401
+    import meshes  # noqa: F401
+
+
+def pack_features(landmarks: np.ndarray, skin_rgb, hair_rgb) -> bytes:
+    """What the 3D builder needs from a preview, as one msgpack blob."""
+    lm = np.ascontiguousarray(landmarks, dtype="<f4")
+    return msgpack.packb({"landmarks": lm.tobytes(), "shape": list(lm.shape),
+                          "skin_rgb": list(skin_rgb), "hair_rgb": list(hair_rgb)})
+
+
+def unpack_features(blob: bytes) -> dict:
+    d = msgpack.unpackb(blob)
+    d["landmarks"] = np.frombuffer(d["landmarks"], dtype="<f4").reshape(d["shape"])
+    return d
+
+
+def probe_job(data: bytes) -> dict:
+    from generation.photo import probe_photo
+
+    return probe_photo(data)
+
+
+def preview_job(data: bytes, text_prompt: str | None, style: str | None, size: int) -> dict:
+    from generation.preview import make_preview
+
+    result = make_preview(data, text_prompt=text_prompt, style=style, size=size)
+    return {
+        "png": result.png,
+        "report": result.report,
+        "features": pack_features(result.landmarks, result.skin_rgb, result.hair_rgb),
+    }
+
+
+def avatar_job(preview_png: bytes, features: bytes, text_prompt: str | None) -> dict:
+    from generation.avatar_builder import build_avatar
+    from meshes import export_glb
+
+    f = unpack_features(features)
+    avatar = build_avatar(preview_png, landmarks=f["landmarks"], skin_rgb=tuple(f["skin_rgb"]),
+                          hair_rgb=tuple(f["hair_rgb"]), text_prompt=text_prompt)
+    return {
+        "document": msgpack.packb(avatar.to_wire(), use_bin_type=True),
+        "glb": export_glb(avatar),
+        "description": avatar.description,
+        "content_hash": avatar.content_hash(),
+    }
+
+
+def export_job(document: bytes) -> dict:
+    """Validate and export an edit document (msgpack of Avatar.to_wire())."""
+    from meshes import Avatar, export_glb, validate_full_body
+
+    avatar = Avatar.from_wire(msgpack.unpackb(document, raw=False))
+    ok, reasons = validate_full_body(avatar)
+    return {"ok": ok, "reasons": reasons, "glb": export_glb(avatar) if ok else None,
+            "content_hash": avatar.content_hash()}
+
+
+# -- the pool -----------------------------------------------------------------
+
+
+class JobPool:
+    """A process pool that survives crashed workers.
+
+    Args:
+        workers: number of processes.
+        executor: an existing executor to use instead (tests share one).
+    """
+
+    def __init__(self, workers: int, *, executor: Executor | None = None):
+        self._workers = workers
+        self._owned = executor is None
+        self._executor = executor or self._new_executor()
+
+    def _new_executor(self) -> Executor:
+        return new_executor(self._workers)
+
+    async def run(self, fn, *args):
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except AcsError:
+            raise
+        except BrokenProcessPool as exc:
+            log.error("generation worker died; restarting the pool")
+            if self._owned:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
+            raise GenerationFailed("The generation worker stopped unexpectedly; try again.") from exc
+        except Exception as exc:
+            log.exception("generation job %s failed", getattr(fn, "__name__", fn))
+            raise GenerationFailed("Generation failed on the server; try again.") from exc
+
+    async def warm(self) -> None:
+        """Start every worker now rather than on the first request."""
+        await asyncio.gather(*(self.run(_noop) for _ in range(self._workers)))
+
+    def shutdown(self) -> None:
+        if self._owned:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _noop() -> None:
+    return None
+
+
+def new_executor(workers: int) -> Executor:
+    """A standalone warmed-up executor that several apps can share (tests)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_warm_up)

@@ -1,0 +1,134 @@
+"""The service: every shared part of the server, and RPC dispatch.
+
+Transports (``handlers/rpc.py`` for HTTP, ``handlers/ws.py`` for websockets)
+authenticate the caller, then call :meth:`Service.call` with the method name
+and raw params.  Dispatch checks the role, decodes the params with
+``schemas`` (so a handler only ever sees valid params) and runs the handler
+registered for the method in ``server/api/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy import select
+
+from schemas import METHODS, decode
+from schemas.errors import Forbidden, NotFound, Unauthorized
+
+from .auth import PlayerTokens, Principal, hash_api_key
+from .blobs import BlobStore
+from .config import Config
+from .db import Experience
+from .documents import Documents
+from .hub import Connection, Hub
+from .jobs import JobPool
+from .prompts import Prompts
+from .sessions import SessionService
+
+__all__ = ["Call", "Service", "HANDLERS", "method"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], Awaitable[None]]
+
+
+async def _no_progress(_p: float, _stage: str) -> None:
+    return None
+
+
+@dataclass
+class Call:
+    """One method call: who makes it, over which socket, where progress goes."""
+
+    principal: Principal
+    conn: Connection | None = None
+    progress: Progress = _no_progress
+
+
+Handler = Callable[["Service", Call, Any], Awaitable[Any]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def method(name: str):
+    """Register the handler of one SPEC §4 method."""
+    if name not in METHODS:
+        raise KeyError(name)
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+class Service:
+    def __init__(self, *, config: Config, db, blobs: BlobStore, pool: JobPool, secret: bytes,
+                 clock: Callable[[], float] = time.time):
+        self.config = config
+        self.db = db
+        self.blobs = blobs
+        self.pool = pool
+        self.clock = clock
+        self.hub = Hub()
+        self.tokens = PlayerTokens(secret)
+        self.sessions = SessionService(config=config, db=db, hub=self.hub, blobs=blobs, clock=clock)
+        self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock)
+        self.prompts = Prompts()
+        self.hub.on_player_presence = self.sessions.player_presence
+        self.sessions.on_ended.append(self.prompts.session_ended)
+
+    # -- auth -------------------------------------------------------------------
+
+    async def authenticate(self, credential: str | None) -> Principal:
+        """An experience API key or a player token → the caller."""
+        if not credential:
+            raise Unauthorized("Send 'Authorization: Bearer <API key or player token>'.")
+        if credential.startswith("acs_"):
+            async with self.db() as db:
+                exp = await db.scalar(select(Experience).where(
+                    Experience.key_hash == hash_api_key(credential)))
+            if exp is None:
+                raise Unauthorized("Unknown API key.", code="InvalidApiKey")
+            return Principal("server", exp.id)
+        return self.tokens.verify(credential, self.clock())
+
+    async def experience(self, principal: Principal) -> Experience:
+        async with self.db() as db:
+            exp = await db.get(Experience, principal.experience_id)
+        if exp is None:
+            raise Unauthorized("This experience no longer exists.", code="InvalidApiKey")
+        return exp
+
+    @staticmethod
+    def check_owner(row, principal: Principal, what: str):
+        """Let a caller reach only its experience's (and, for players, its own) rows."""
+        if row is None or row.experience_id != principal.experience_id:
+            raise NotFound(f"No such {what}.", code=f"{what.title().replace(' ', '')}NotFound")
+        if principal.role == "client" and row.player_id != principal.player_id:
+            raise Forbidden(f"That {what} belongs to another player.")
+        return row
+
+    # -- dispatch ------------------------------------------------------------------
+
+    async def call(self, call: Call, name: str, raw_params: Any) -> Any:
+        spec = METHODS.get(name)
+        if spec is None or name not in HANDLERS:
+            raise NotFound(f"Unknown method {name!r}.", code="UnknownMethod")
+        if call.principal.role not in spec.roles:
+            who = "game servers" if "server" in spec.roles else "game clients"
+            raise Forbidden(f"{name} can only be called by {who}.")
+        params = decode(spec.params, raw_params)
+        return await HANDLERS[name](self, call, params)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.sessions.start()
+
+    async def stop(self) -> None:
+        await self.sessions.stop()
+        self.prompts.cancel_all()

@@ -1,0 +1,241 @@
+"""The async driver of the session queue: persistence, pushes, deadlines.
+
+It does the four websockets-style steps around :class:`~server.queue.SessionQueue`:
+call the core, take the events it returns, persist them and push them, then
+sleep until ``next_deadline()``.  One lock serialises core steps with their
+writes, so the database never sees events out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from typing import Awaitable, Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from schemas.errors import InvalidParams, NotFound
+
+from .db import Experience, FileRow, SessionRequest, SessionRow
+from .hub import Hub
+from .ids import new_id
+from .queue import Allowance, QueuedRequest, Session, SessionEnded, SessionQueue, SessionStarted
+
+__all__ = ["SessionService", "allowance_for"]
+
+log = logging.getLogger(__name__)
+
+
+def allowance_for(exp: Experience, config) -> tuple[Allowance, float]:
+    """Per-experience overrides over the server defaults; returns (allowance, share)."""
+    s = exp.settings or {}
+    allowance = Allowance(
+        allowed_2d=int(s.get("Allowed2DGenerations", config.allowed_2d)),
+        allowed_3d=int(s.get("Allowed3DGenerations", config.allowed_3d)),
+        session_time=float(s.get("SessionTime", config.session_time)),
+    )
+    return allowance, float(s.get("QueueShare", 1.0))
+
+
+def session_info(s: Session) -> dict:
+    """The SessionInfo table Roblox passes to the SessionReady callback."""
+    return {
+        "RequestId": s.request_id,
+        "SessionId": s.session_id,
+        "PlayerId": s.player_id,
+        "Allowed2DGenerations": s.allowance.allowed_2d,
+        "Allowed3DGenerations": s.allowance.allowed_3d,
+        "SessionTime": s.allowance.session_time,
+    }
+
+
+class SessionService:
+    def __init__(self, *, config, db: async_sessionmaker, hub: Hub, blobs,
+                 clock: Callable[[], float] = time.time):
+        self.config = config
+        self.db = db
+        self.hub = hub
+        self.blobs = blobs
+        self.clock = clock
+        self.core = SessionQueue(capacity=config.capacity, new_session_id=lambda: new_id("ses"),
+                                 default_hold=config.default_hold)
+        self.lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        #: Extra work when a session ends (e.g. closing pending prompts).
+        self.on_ended: list[Callable[[Session, str], Awaitable[None]]] = []
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self.db() as db:
+            rows = (await db.scalars(select(SessionRow).where(SessionRow.ended_at.is_(None)))).all()
+            sessions = [
+                Session(r.id, r.request_id, r.experience_id, r.player_id, r.started_at,
+                        Allowance(r.allowed_2d, r.allowed_3d, r.session_time), r.used_2d, r.used_3d)
+                for r in rows
+            ]
+            reqs = (await db.scalars(select(SessionRequest).where(SessionRequest.state == "Queued")
+                                     .order_by(SessionRequest.seq))).all()
+            queued = [
+                QueuedRequest(r.id, r.experience_id, r.player_id, r.created_at,
+                              Allowance(**r.settings["allowance"]), r.settings.get("share", 1.0))
+                for r in reqs
+            ]
+            ended = (await db.execute(select(SessionRow.started_at, SessionRow.ended_at)
+                                      .where(SessionRow.ended_at.is_not(None))
+                                      .order_by(SessionRow.ended_at.desc()).limit(50))).all()
+        async with self.lock:
+            self.core.restore(sessions, queued, [e - s for s, e in reversed(ended)])
+            await self._dispatch(self.core.fill(self.clock()))
+        self._task = asyncio.create_task(self._deadline_loop(), name="session-deadlines")
+        log.info("session queue restored: %d active, %d queued", len(sessions), len(queued))
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _deadline_loop(self) -> None:
+        while True:
+            deadline = self.core.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            try:
+                async with self.lock:
+                    await self._dispatch(self.core.expire(self.clock()))
+            except Exception:
+                log.exception("session expiry step failed")
+                await asyncio.sleep(1.0)
+
+    # -- commands -----------------------------------------------------------------
+
+    async def request(self, exp: Experience, player_id: str) -> dict:
+        allowance, share = allowance_for(exp, self.config)
+        now = self.clock()
+        req = QueuedRequest(new_id("req"), exp.id, player_id, now, allowance, share)
+        async with self.lock:
+            events = self.core.request(req, now)
+            async with self.db.begin() as db:
+                db.add(SessionRequest(id=req.request_id, experience_id=exp.id, player_id=player_id,
+                                      state="Queued", created_at=now,
+                                      settings={"allowance": dataclasses.asdict(allowance),
+                                                "share": share}))
+            wait = self.core.wait_time(req.request_id, now) if self.core.is_queued(req.request_id) else 0.0
+            await self._dispatch(events)
+        self._wake.set()
+        return {"RequestId": req.request_id, "waitTime": round(wait, 3)}
+
+    async def cancel(self, experience_id: str, request_id: str) -> bool:
+        async with self.lock:
+            row = await self._request_row(experience_id, request_id)
+            if row.state != "Queued" or not self.core.cancel(request_id):
+                return False
+            async with self.db.begin() as db:
+                await db.execute(update(SessionRequest).where(SessionRequest.id == request_id)
+                                 .values(state="Cancelled"))
+        return True
+
+    async def status(self, experience_id: str, request_id: str) -> dict:
+        row = await self._request_row(experience_id, request_id)
+        out = {"RequestId": request_id, "State": row.state, "SessionId": row.session_id}
+        if row.state == "Queued" and self.core.is_queued(request_id):
+            out["waitTime"] = round(self.core.wait_time(request_id, self.clock()), 3)
+            out["Position"] = self.core.queued().index(request_id)
+        return out
+
+    async def end(self, session_id: str, reason: str) -> None:
+        if reason not in ("Exit", "Gen3D", "TimeExpired", "EquipModel"):
+            raise InvalidParams("Reason must be Exit, Gen3D, TimeExpired or EquipModel.")
+        async with self.lock:
+            self.core.session(session_id)
+            await self._dispatch(self.core.end(session_id, reason, self.clock()))
+        self._wake.set()
+
+    async def reserve(self, session_id: str, kind: str, job_id: str) -> None:
+        async with self.lock:
+            self.core.reserve(session_id, kind, job_id)
+
+    async def commit(self, session_id: str, job_id: str) -> None:
+        """Charge the job, persisting the new counters before any session end."""
+        async with self.lock:
+            s = self.core.sessions.get(session_id)
+            if s is None or job_id not in s.reserved:
+                return
+            kind = s.reserved[job_id]
+            used = {"used_2d": s.used_2d + (kind == "2d"), "used_3d": s.used_3d + (kind == "3d")}
+            async with self.db.begin() as db:
+                await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**used))
+            await self._dispatch(self.core.commit(session_id, job_id, self.clock()))
+        self._wake.set()
+
+    async def release(self, session_id: str, job_id: str) -> None:
+        async with self.lock:
+            self.core.release(session_id, job_id)
+
+    async def player_presence(self, experience_id: str, player_id: str, online: bool) -> None:
+        async with self.lock:
+            s = self.core.session_for_player(experience_id, player_id)
+            if s is None:
+                return
+            if online:
+                self.core.player_connected(s.session_id)
+            else:
+                self.core.player_disconnected(s.session_id, self.clock(), self.config.disconnect_grace)
+        self._wake.set()
+
+    # -- internals -------------------------------------------------------------------
+
+    async def _request_row(self, experience_id: str, request_id: str) -> SessionRequest:
+        async with self.db() as db:
+            row = await db.scalar(select(SessionRequest).where(SessionRequest.id == request_id))
+        if row is None or row.experience_id != experience_id:
+            raise NotFound("No such session request.", code="RequestNotFound")
+        return row
+
+    async def _dispatch(self, events) -> None:
+        """Persist, then push, the events of one core step (lock held)."""
+        for ev in events:
+            s = ev.session
+            if isinstance(ev, SessionStarted):
+                async with self.db.begin() as db:
+                    db.add(SessionRow(id=s.session_id, request_id=s.request_id,
+                                      experience_id=s.experience_id, player_id=s.player_id,
+                                      started_at=s.started_at, session_time=s.allowance.session_time,
+                                      allowed_2d=s.allowance.allowed_2d, allowed_3d=s.allowance.allowed_3d))
+                    await db.execute(update(SessionRequest).where(SessionRequest.id == s.request_id)
+                                     .values(state="Active", session_id=s.session_id))
+                await self.hub.to_experience(s.experience_id, "SessionReady", session_info(s))
+            elif isinstance(ev, SessionEnded):
+                await self._ended(ev)
+
+    async def _ended(self, ev: SessionEnded) -> None:
+        s = ev.session
+        async with self.db.begin() as db:
+            await db.execute(update(SessionRow).where(SessionRow.id == s.session_id)
+                             .values(ended_at=ev.at, end_reason=ev.reason,
+                                     used_2d=s.used_2d, used_3d=s.used_3d))
+            await db.execute(update(SessionRequest).where(SessionRequest.id == s.request_id)
+                             .values(state="Ended"))
+            exp = await db.get(Experience, s.experience_id)
+            if not (exp and (exp.settings or {}).get("InputCaching")):
+                # Retention (SPEC §4): selfies go when their session ends.
+                files = (await db.scalars(select(FileRow).where(FileRow.session_id == s.session_id))).all()
+                for f in files:
+                    sha, f.state, f.sha256 = f.sha256, "Deleted", None
+                    await db.flush()
+                    if sha and not await db.scalar(select(FileRow.id).where(FileRow.sha256 == sha).limit(1)):
+                        self.blobs.delete_sync(sha)
+        data = {"SessionId": s.session_id, "RequestId": s.request_id, "PlayerId": s.player_id,
+                "Reason": ev.reason}
+        await self.hub.to_experience(s.experience_id, "SessionEnded", data)
+        await self.hub.to_player(s.experience_id, s.player_id, "SessionEnded", data)
+        for callback in self.on_ended:
+            await callback(s, ev.reason)
