@@ -35,10 +35,12 @@ class GenerationFailed(AcsError):
 
 
 def _warm_up() -> None:
-    """Pool initializer: import the pipelines once per worker process."""
+    """Pool initializer: load the pipelines and face models once per worker process."""
     import generation.avatar_builder  # noqa: F401
-    import generation.preview  # noqa: F401
+    import generation.preview
     import meshes  # noqa: F401
+
+    generation.preview.warm_up()
 
 
 def pack_features(landmarks: np.ndarray, skin_rgb, hair_rgb) -> bytes:

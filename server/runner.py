@@ -16,12 +16,12 @@ class RunningServer:
     def __init__(self, config: Config, *, executor=None):
         self.config = config
         self.app = create_app(config, executor=executor)
-        self.runner = web.AppRunner(self.app, handle_signals=False)
+        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2.0)
         self.url = ""
 
     async def start(self) -> "RunningServer":
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.config.host, self.config.port, shutdown_timeout=2.0)
+        site = web.TCPSite(self.runner, self.config.host, self.config.port)
         await site.start()
         host, port = self.runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"

@@ -12,8 +12,8 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from schemas.errors import AcsError, BadFrame, RequestError
-from schemas.frames import Request, error_frame, pack, parse_request, progress_frame, result_frame
+from schemas.errors import AcsError, RequestError
+from schemas.frames import BadFrame, Request, error_frame, pack, parse_request, progress_frame, result_frame
 
 from ..auth import Principal
 from ..keys import CONFIG, SERVICE, SOCKETS

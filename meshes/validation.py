@@ -1,0 +1,240 @@
+"""Body validation: ``GetValidationRules()`` and ``validate_full_body(avatar)``.
+
+Numbers are the published ones from shared/research/roblox-api.md §5 (triangle
+budgets §5.1, body-part bounding boxes §5.2 in studs X×Y×Z, textures §5.4,
+attachment regions §5.5, skinning §5.7).  Bounds are checked against
+``ProportionsNormal`` (the scale type the builder produces).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .avatar import Avatar
+from .editable_image import MAX_IMAGE_SIZE
+from .editable_mesh import MAX_TRIANGLES, MAX_VERTICES
+from .r15 import (
+    ACCESSORY_ATTACHMENTS,
+    ASSET_TYPE_OF_BODY_PART,
+    ATTACHMENT_REGIONS,
+    BODY_PARTS,
+    BONE_INDEX,
+    BONE_HIERARCHY,
+    PART_NAMES,
+    RIG_ATTACHMENTS,
+    TRIANGLE_BUDGETS,
+)
+
+__all__ = ["GetValidationRules", "validate_full_body", "SCALE_TYPE"]
+
+SCALE_TYPE = "ProportionsNormal"
+
+_MIN = {"DynamicHead": [0.5, 0.5, 0.5], "Torso": [0.85, 1.7, 0.7], "Arm": [0.25, 1.5, 0.25],
+        "Leg": [0.25, 1.4, 0.5], "FullBody": [1.35, 3.6, 0.7]}
+_MAX = {
+    "ProportionsNormal": {"DynamicHead": [3, 2, 2], "Arm": [2, 4.5, 2], "Torso": [4.6, 3.5, 2.25],
+                          "Leg": [1.5, 4, 2], "FullBody": [8.6, 9.5, 2.25]},
+    "ProportionsSlender": {"DynamicHead": [2, 2, 2], "Arm": [1.5, 4, 2], "Torso": [3, 3.5, 2],
+                           "Leg": [1.5, 4, 2], "FullBody": [6, 9.5, 2]},
+    "Classic": {"DynamicHead": [1.5, 1.8, 2], "Arm": [2, 3, 2], "Torso": [4, 3.8, 2],
+                "Leg": [1.5, 3.5, 2], "FullBody": [8, 9.1, 2]},
+}
+_KIND = {"DynamicHead": "DynamicHead", "Torso": "Torso", "LeftArm": "Arm", "RightArm": "Arm",
+         "LeftLeg": "Leg", "RightLeg": "Leg", "FullBody": "FullBody"}
+
+#: Per-MeshPart size range in studs (validation-system defaults).
+MESHPART_MIN_SIZE = 0.05
+MESHPART_MAX_SIZE = 4.0
+#: Tolerance for a rig attachment being exactly at the origin, studs.
+_EPS = 1e-4
+
+_RULES: dict = {
+    "MeshRules": {
+        "BodyPartMaxTriangles": dict(TRIANGLE_BUDGETS),
+        "AccessoryMaxTriangles": 4000,
+        "EditableMeshMaxVertices": MAX_VERTICES,
+        "EditableMeshMaxTriangles": MAX_TRIANGLES,
+        "MeshPartMinSize": MESHPART_MIN_SIZE,
+        "MeshPartMaxSize": MESHPART_MAX_SIZE,
+        "MaxBoneInfluences": 4,
+    },
+    "TextureRules": {"MaxTextureSize": MAX_IMAGE_SIZE},
+    "BodyPartRules": {
+        asset: {
+            "Bounds": {
+                scale: {"MinSize": list(_MIN[_KIND[asset]]), "MaxSize": [float(x) for x in _MAX[scale][_KIND[asset]]]}
+                for scale in _MAX
+            },
+            "SubParts": {
+                part: {
+                    "RigAttachments": list(RIG_ATTACHMENTS[part]),
+                    "OtherAttachments": list(ACCESSORY_ATTACHMENTS[part]),
+                }
+                for part in BODY_PARTS[bp]
+            },
+        }
+        for bp, asset in ASSET_TYPE_OF_BODY_PART.items()
+    },
+    "FullBodyRules": {
+        "Bounds": {scale: {"MinSize": list(_MIN["FullBody"]), "MaxSize": [float(x) for x in _MAX[scale]["FullBody"]]}
+                   for scale in _MAX},
+        "PartNames": list(PART_NAMES),
+        "Bones": [{"Name": n, "Parent": p} for n, p in BONE_HIERARCHY],
+    },
+}
+
+
+def GetValidationRules() -> dict:
+    """The rules dictionary with Roblox's keys (a fresh copy every call)."""
+    return copy.deepcopy(_RULES)
+
+
+def _fmt(v) -> str:
+    return " × ".join(f"{float(x):.2f}" for x in v)
+
+
+def validate_full_body(avatar: Avatar) -> tuple[bool, list[str]]:
+    """Check a full R15 body; returns ``(ok, failure_reasons)``.
+
+    Checks: exactly the 15 R15 MeshParts; triangle budget per body-part asset;
+    each part has a texture ≤ 1024² and UVs inside 0..1; finite geometry; every
+    vertex skinned with ≤ 4 influences summing to 1, none on Root, joint indices
+    valid; asset, part and full-body bounds within ProportionsNormal ranges; the
+    bone hierarchy; required rig attachments present, unrotated and in their
+    regions (RootRigAttachment at the origin).
+    """
+    reasons: list[str] = []
+    present = set(avatar.parts)
+    for part in PART_NAMES:
+        if part not in present:
+            reasons.append(f"The {part} MeshPart is missing; a full body needs all 15 R15 parts.")
+    for part in sorted(present - set(PART_NAMES)):
+        reasons.append(f"{part} is not an R15 body part; only the 15 R15 MeshParts are allowed.")
+
+    # ---- triangle budgets per asset
+    for bp, parts in BODY_PARTS.items():
+        asset = ASSET_TYPE_OF_BODY_PART[bp]
+        tris = sum(avatar.parts[p].triangle_count for p in parts if p in avatar.parts)
+        if tris > TRIANGLE_BUDGETS[asset]:
+            reasons.append(
+                f"{bp} ({', '.join(parts)}) has {tris} triangles; the {asset} limit is {TRIANGLE_BUDGETS[asset]}."
+            )
+
+    nbones = len(avatar.bones)
+    root_index = next((i for i, b in enumerate(avatar.bones) if b.get("Name") == "Root"), None)
+
+    for part in [p for p in PART_NAMES if p in avatar.parts]:
+        mesh = avatar.parts[part]
+        if mesh.triangle_count == 0:
+            reasons.append(f"{part} has no triangles.")
+            continue
+        pos, uv = mesh.positions, mesh.uvs
+        if not np.isfinite(pos).all():
+            reasons.append(f"{part} has non-finite vertex positions.")
+            continue
+        # textures
+        img = avatar.images.get(part)
+        if img is None:
+            reasons.append(f"{part} has no texture.")
+        else:
+            w, h = img.Size
+            if w > MAX_IMAGE_SIZE or h > MAX_IMAGE_SIZE:
+                reasons.append(f"{part}'s texture is {w}x{h}; the maximum is {MAX_IMAGE_SIZE}x{MAX_IMAGE_SIZE}.")
+        used = np.zeros(mesh.vertex_count, bool)
+        used[mesh.triangles.reshape(-1)] = True
+        if not (np.isfinite(uv[used]).all() and (uv[used] >= 0).all() and (uv[used] <= 1).all()):
+            reasons.append(f"{part} has UVs outside 0..1.")
+        # skinning
+        j, wts = mesh.joints.astype(np.int64), mesh.weights.astype(np.float64)
+        nonzero = wts > 0
+        if (nonzero.sum(axis=1) > 4).any():
+            reasons.append(f"{part} has vertices with more than 4 bone influences.")
+        if not np.allclose(wts[used].sum(axis=1), 1.0, atol=1e-3):
+            reasons.append(f"{part} has vertices whose skin weights do not sum to 1 (or are unskinned).")
+        if (j[nonzero] >= nbones).any():
+            reasons.append(f"{part} is skinned to a bone index that does not exist.")
+        if root_index is not None and (nonzero & (j == root_index)).any():
+            reasons.append(f"{part} has skin weight on the Root bone; Root must not influence vertices.")
+        # per-MeshPart size
+        size = pos[used].max(axis=0) - pos[used].min(axis=0)
+        if (size < MESHPART_MIN_SIZE).any() or (size > MESHPART_MAX_SIZE).any():
+            reasons.append(f"{part} is {_fmt(size)} studs; each axis must be {MESHPART_MIN_SIZE}..{MESHPART_MAX_SIZE}.")
+
+    # ---- bounds per asset and full body
+    rules = _RULES["BodyPartRules"]
+    all_lo, all_hi = [], []
+    for bp, parts in BODY_PARTS.items():
+        have = [p for p in parts if p in avatar.parts and avatar.parts[p].vertex_count]
+        if len(have) != len(parts):
+            continue
+        lo = np.min([avatar.parts[p].GetBounds()[0] for p in have], axis=0)
+        hi = np.max([avatar.parts[p].GetBounds()[1] for p in have], axis=0)
+        all_lo.append(lo)
+        all_hi.append(hi)
+        b = rules[ASSET_TYPE_OF_BODY_PART[bp]]["Bounds"][SCALE_TYPE]
+        size = hi - lo
+        if (size < np.asarray(b["MinSize"]) - 1e-6).any() or (size > np.asarray(b["MaxSize"]) + 1e-6).any():
+            reasons.append(
+                f"{bp} is {_fmt(size)} studs; {SCALE_TYPE} allows {_fmt(b['MinSize'])} to {_fmt(b['MaxSize'])}."
+            )
+    if len(all_lo) == len(BODY_PARTS):
+        size = np.max(all_hi, axis=0) - np.min(all_lo, axis=0)
+        fb = _RULES["FullBodyRules"]["Bounds"][SCALE_TYPE]
+        if (size < np.asarray(fb["MinSize"]) - 1e-6).any() or (size > np.asarray(fb["MaxSize"]) + 1e-6).any():
+            reasons.append(f"The full body is {_fmt(size)} studs; {SCALE_TYPE} allows "
+                           f"{_fmt(fb['MinSize'])} to {_fmt(fb['MaxSize'])}.")
+
+    reasons += _check_bones(avatar)
+    reasons += _check_attachments(avatar)
+    return (not reasons), reasons
+
+
+def _check_bones(avatar: Avatar) -> list[str]:
+    out = []
+    have = {b.get("Name"): b for b in avatar.bones}
+    for name, parent in BONE_HIERARCHY:
+        b = have.get(name)
+        if b is None:
+            out.append(f"The {name} bone is missing from the skeleton.")
+        elif b.get("Parent") != parent:
+            out.append(f"The {name} bone's parent is {b.get('Parent')!r}; it must be {parent!r}.")
+    for name in ("Root", "LowerTorso"):
+        b = have.get(name)
+        if b is not None and np.abs(np.asarray(b.get("Position", [0, 0, 0]), float)).max() > _EPS:
+            out.append(f"The {name} bone must be at (0, 0, 0).")
+    extra = sorted(n for n in have if n not in BONE_INDEX)
+    if extra:
+        out.append(f"Unexpected bones {extra}; only the R15 bones are allowed.")
+    return out
+
+
+def _check_attachments(avatar: Avatar) -> list[str]:
+    out = []
+    for part in PART_NAMES:
+        if part not in avatar.parts or avatar.parts[part].vertex_count == 0:
+            continue
+        atts = avatar.attachments.get(part, {})
+        lo, hi = avatar.parts[part].GetBounds()
+        centre, half = (lo.astype(np.float64) + hi) / 2, np.maximum((hi.astype(np.float64) - lo) / 2, 1e-6)
+        for name in RIG_ATTACHMENTS[part]:
+            if name not in atts:
+                out.append(f"{part} is missing its {name}.")
+                continue
+            if any(abs(float(a)) > 1e-6 for a in atts[name].get("Orientation", [0, 0, 0])):
+                out.append(f"{part}'s {name} is rotated; rig attachments must have orientation (0, 0, 0).")
+        for name, region in ATTACHMENT_REGIONS[part].items():
+            if name not in atts:
+                continue
+            rel = (np.asarray(atts[name]["Position"], np.float64) - centre) / half
+            for axis, k in (("x", 0), ("y", 1), ("z", 2)):
+                a, b = region[axis]
+                if not a - 1e-6 <= rel[k] <= b + 1e-6:
+                    out.append(f"{part}'s {name} is outside its allowed region ({axis} = {rel[k]:+.2f} of the "
+                               f"half-size; allowed {a:+.2f}..{b:+.2f}).")
+                    break
+        root = atts.get("RootRigAttachment") if part == "LowerTorso" else None
+        if root is not None and np.abs(np.asarray(root["Position"], float)).max() > _EPS:
+            out.append("LowerTorso's RootRigAttachment must be at (0, 0, 0).")
+    return out

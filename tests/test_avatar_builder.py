@@ -1,0 +1,228 @@
+"""build_avatar → 15-part rigged R15 body, and its glb export."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generation.avatar_builder import build_avatar, parse_clothing_prompt
+from meshes import (
+    BONE_NAMES,
+    BONE_HIERARCHY,
+    PART_NAMES,
+    STUD_IN_METERS,
+    TRIANGLE_BUDGETS,
+    BODY_PARTS,
+    export_glb,
+    load_glb,
+    read_accessor,
+    validate_full_body,
+)
+from meshes.r15 import ASSET_TYPE_OF_BODY_PART, BONE_INDEX
+from schemas.errors import InputRejected, InvalidParams
+
+skimage_data = pytest.importorskip("skimage.data")
+
+
+@pytest.fixture(scope="module")
+def preview_png() -> bytes:
+    img = Image.fromarray(skimage_data.astronaut()).resize((512, 512))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def synthetic_landmarks(cx: float, cy: float, size: float, seed: int = 0) -> np.ndarray:
+    """(478, 3) face-mesh-like points: a face oval of ``size`` (fraction of the image)
+    centred at (cx, cy), with eyes, nose, mouth, forehead and chin where MediaPipe
+    puts those indices; the remaining points scattered inside the face."""
+    rng = np.random.default_rng(seed)
+    lm = np.zeros((478, 3), np.float32)
+    lm[:, 0] = cx + rng.uniform(-0.3, 0.3, 478) * size
+    lm[:, 1] = cy + rng.uniform(-0.3, 0.3, 478) * size
+    lm[:, 2] = rng.uniform(-0.02, 0.02, 478)
+    oval = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+            152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+    ang = np.linspace(-np.pi / 2, 3 * np.pi / 2, len(oval), endpoint=False)  # starts at the top (10)
+    lm[oval, 0] = cx + 0.40 * size * np.cos(ang)
+    lm[oval, 1] = cy + 0.55 * size * np.sin(ang)
+    lm[oval, 2] = 0.05
+    put = {33: (-0.26, -0.12), 133: (-0.08, -0.12), 362: (0.08, -0.12), 263: (0.26, -0.12),
+           61: (-0.14, 0.25), 291: (0.14, 0.25), 13: (0.0, 0.23), 14: (0.0, 0.27), 1: (0.0, 0.08)}
+    for i, (dx, dy) in put.items():
+        lm[i, :2] = (cx + dx * size, cy + dy * size)
+    lm[1, 2] = -0.08
+    return lm
+
+
+@pytest.fixture(scope="module")
+def avatar(preview_png: bytes):
+    return build_avatar(preview_png)
+
+
+@pytest.fixture(scope="module")
+def avatar_lm(preview_png: bytes):
+    return build_avatar(preview_png, landmarks=synthetic_landmarks(0.42, 0.25, 0.3), text_prompt="red shirt")
+
+
+def _edges_closed(pos: np.ndarray, tri: np.ndarray) -> bool:
+    """Watertight with consistent winding: merging vertices by position, every
+    directed edge appears once and its reverse once."""
+    _, key = np.unique(pos, axis=0, return_inverse=True)
+    t = key.reshape(-1)[tri]
+    e = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
+    if (e[:, 0] == e[:, 1]).any():
+        return False
+    fwd = {tuple(x) for x in e.tolist()}
+    return len(fwd) == len(e) and all((b, a) in fwd for a, b in fwd)
+
+
+def _signed_volume(pos: np.ndarray, tri: np.ndarray) -> float:
+    p = pos.astype(np.float64)
+    return float(np.einsum("ij,ij->i", p[tri[:, 0]], np.cross(p[tri[:, 1]], p[tri[:, 2]])).sum() / 6)
+
+
+# --------------------------------------------------------------------------- the avatar
+
+
+@pytest.mark.parametrize("which", ["avatar", "avatar_lm"])
+def test_fifteen_closed_parts_within_budgets(which, request):
+    av = request.getfixturevalue(which)
+    assert list(av.parts) == list(PART_NAMES)
+    for bp, parts in BODY_PARTS.items():
+        assert sum(av.triangle_count(p) for p in parts) <= TRIANGLE_BUDGETS[ASSET_TYPE_OF_BODY_PART[bp]]
+    for name, m in av.parts.items():
+        pos, tri = m.positions, m.triangles
+        assert _edges_closed(pos, tri), name
+        assert _signed_volume(pos, tri) > 0, f"{name} is inside out"
+        assert np.allclose(np.linalg.norm(m.normals, axis=1), 1.0, atol=1e-4), name
+        assert (m.uvs >= 0).all() and (m.uvs <= 1).all(), name
+        w = m.weights
+        assert np.allclose(w.sum(axis=1), 1.0, atol=1e-6), name
+        assert not ((m.joints == BONE_INDEX["Root"]) & (w > 0)).any(), name
+        img = av.images[name]
+        assert max(img.Size) <= 1024
+    assert validate_full_body(av) == (True, [])
+
+
+def test_body_proportions_bones_and_attachments(avatar):
+    lo = np.min([m.GetBounds()[0] for m in avatar.parts.values()], axis=0)
+    hi = np.max([m.GetBounds()[1] for m in avatar.parts.values()], axis=0)
+    assert 5.2 <= hi[1] - lo[1] <= 5.9  # ~5.5 studs tall
+    assert [b["Name"] for b in avatar.bones] == list(BONE_NAMES)
+    assert [(b["Name"], b["Parent"]) for b in avatar.bones] == list(BONE_HIERARCHY)
+    pos = avatar.bone_positions()
+    assert np.all(pos["Root"] == 0) and np.all(pos["LowerTorso"] == 0)
+    assert pos["Head"][1] > pos["UpperTorso"][1] > 0 > pos["LeftUpperLeg"][1] > pos["LeftFoot"][1]
+    assert pos["LeftUpperArm"][0] < 0 < pos["RightUpperArm"][0]  # the character faces −Z: left is −X
+    att = avatar.attachments
+    assert att["LowerTorso"]["RootRigAttachment"]["Position"] == [0.0, 0.0, 0.0]
+    assert att["Head"]["NeckRigAttachment"] == att["UpperTorso"]["NeckRigAttachment"]
+    head_lo, head_hi = avatar.parts["Head"].GetBounds()
+    assert att["Head"]["HatAttachment"]["Position"][1] >= head_hi[1] - 0.1
+    assert att["Head"]["FaceFrontAttachment"]["Position"][2] < head_lo[2] + 0.2  # front is −Z
+    assert att["RightHand"]["RightGripAttachment"]["Orientation"] == [90.0, 0.0, 0.0]
+
+
+def test_joints_are_blended(avatar):
+    la = avatar.parts["LeftLowerArm"]
+    j, w = la.joints, la.weights
+    upper = BONE_INDEX["LeftUpperArm"]
+    blended = ((j == upper) & (w > 0)).any(axis=1)
+    assert blended.any() and not blended.all()
+    assert w.max() == 1.0 and ((w > 0).sum(axis=1) <= 2).all()
+
+
+def test_head_texture_comes_from_the_preview_and_landmarks(preview_png, avatar, avatar_lm):
+    other = build_avatar(preview_png, landmarks=synthetic_landmarks(0.5, 0.45, 0.45, seed=3))
+    heads = [a.images["Head"].pixels for a in (avatar, avatar_lm, other)]
+    assert heads[0].shape == (512, 1024, 4)
+    for i in range(3):
+        for k in range(i + 1, 3):
+            assert np.abs(heads[i][:, :512].astype(int) - heads[k][:, :512]).mean() > 5
+    # the face tile is not a flat colour: it carries the photo
+    assert heads[1][150:400, 150:350, :3].std() > 10
+    # landmarks also shape the head (nose and width)
+    assert not np.array_equal(avatar.parts["Head"].positions, other.parts["Head"].positions)
+    # the back of the head is skin + hair, with the hair colour on top
+    assert tuple(heads[0][5, 768, :3]) != tuple(heads[0][500, 768, :3])
+
+
+def test_prompt_sets_clothing_colours(avatar, avatar_lm):
+    assert parse_clothing_prompt("Give me a RED shirt and blue jeans, white sneakers")["pants"][1] == "blue jeans"
+    assert parse_clothing_prompt("happy") == {}
+    red = avatar_lm.images["UpperTorso"].pixels[64, :, :3].astype(int).mean(axis=0)
+    default = avatar.images["UpperTorso"].pixels[64, :, :3].astype(int).mean(axis=0)
+    assert red[0] > 150 and red[2] < 80 and default[2] > default[0]
+    assert avatar_lm.metadata["PromptColorsApplied"] == ["red shirt"]
+
+
+def test_bad_inputs_are_typed_errors(preview_png):
+    with pytest.raises(InputRejected):
+        build_avatar(b"not an image")
+    with pytest.raises(InputRejected):
+        build_avatar(preview_png, landmarks=np.zeros((10, 3)))
+    with pytest.raises(InputRejected):
+        build_avatar(preview_png, landmarks=np.full((478, 3), np.nan))
+    with pytest.raises(InvalidParams):
+        build_avatar(preview_png, skin_rgb=(300, 0, 0))
+
+
+# --------------------------------------------------------------------------- glb export
+
+
+def test_glb_loads_back_with_skin_textures_and_clean_accessors(avatar_lm):
+    glb = export_glb(avatar_lm)
+    assert glb[:4] == b"glTF"
+    g = load_glb(glb)
+    assert g.asset.version == "2.0"
+    assert len(g.meshes) == 15 and all(len(m.primitives) == 1 for m in g.meshes)
+    assert [m.name for m in g.meshes] == [f"{p}_Geo" for p in PART_NAMES]
+    (skin,) = g.skins
+    joint_names = [g.nodes[j].name for j in skin.joints]
+    assert joint_names == list(BONE_NAMES) and len(joint_names) == 17
+    ibm = read_accessor(g, skin.inverseBindMatrices)
+    assert ibm.shape == (len(skin.joints), 16)
+    assert g.nodes[skin.skeleton].name == "Root"
+    assert g.images and g.textures and all(i.mimeType == "image/png" for i in g.images)
+    assert all(bv.byteOffset % 4 == 0 for bv in g.bufferViews)
+    mesh_nodes = [n for n in g.nodes if n.mesh is not None]
+    assert len(mesh_nodes) == 15 and all(n.skin == 0 and not n.translation for n in mesh_nodes)
+    total_h = []
+    for mesh, part in zip(g.meshes, PART_NAMES):
+        prim = mesh.primitives[0]
+        a = prim.attributes
+        pos = read_accessor(g, a.POSITION)
+        acc = g.accessors[a.POSITION]
+        assert np.allclose(acc.min, pos.min(axis=0)) and np.allclose(acc.max, pos.max(axis=0))
+        assert np.allclose(np.linalg.norm(read_accessor(g, a.NORMAL), axis=1), 1.0, atol=1e-5)
+        uv = read_accessor(g, a.TEXCOORD_0)
+        assert uv.shape == (len(pos), 2) and (uv >= 0).all() and (uv <= 1).all()
+        w = read_accessor(g, a.WEIGHTS_0)
+        j = read_accessor(g, a.JOINTS_0)
+        assert np.abs(w.sum(axis=1, dtype=np.float32) - 1).max() < 1e-6
+        assert j.max() < 17 and not ((j == 0) & (w > 0)).any()
+        mat = g.materials[prim.material]
+        assert mat.pbrMetallicRoughness.baseColorTexture is not None
+        idx = read_accessor(g, prim.indices)
+        assert len(idx) == 3 * avatar_lm.triangle_count(part) and idx.max() < len(pos)
+        total_h += [pos[:, 1].min(), pos[:, 1].max()]
+        # glTF faces +Z: the model was turned 180° about Y (x → −x, z → −z), meters
+        ref = avatar_lm.parts[part].positions.astype(np.float64) * (-1, 1, -1) * STUD_IN_METERS
+        assert np.allclose(pos, ref, atol=1e-5)
+    assert 1.45 < max(total_h) - min(total_h) < 1.65  # ~5.5 studs ≈ 1.55 m
+    assert g.scenes[g.scene].extras["HumanoidDescription"]["BodyParts"][0]["BodyPart"] == "Head"
+
+
+def test_build_and_export_are_fast(preview_png):
+    lm = synthetic_landmarks(0.5, 0.4, 0.4)
+    build_avatar(preview_png, landmarks=lm)  # warm caches
+    t0 = time.perf_counter()
+    av = build_avatar(preview_png, landmarks=lm)
+    export_glb(av)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 2.0, f"build + export took {elapsed:.2f}s"  # ~0.12 s on a 2-core dev box

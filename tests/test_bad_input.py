@@ -1,0 +1,158 @@
+"""Bad input and other callers' ids: typed refusals, nothing charged, server stays up (issue item 10)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from client_sim.connection import Connection, RemoteError
+from client_sim.sdk import GameClient, GameServer
+
+from .conftest import Http, new_experience, running_server
+
+
+
+@pytest.fixture(scope="module")
+async def world(tmp_path_factory, executor):
+    """One server; experience A with Allowed2DGenerations=2 and an active session; experience B."""
+    data = tmp_path_factory.mktemp("bad-input")
+    key_a = await new_experience(data, "A", Allowed2DGenerations=2)
+    key_b = await new_experience(data, "B")
+    async with running_server(data, executor, capacity=4) as srv:
+        async with GameServer(srv.url, key_a) as gs:
+            ready = asyncio.Future()
+            await gs.RequestAvatarGenerationSessionAsync("alice", ready.set_result)
+            info = await asyncio.wait_for(ready, 30)
+            token_alice = await gs.CreatePlayerToken("alice")
+            token_mallory = await gs.CreatePlayerToken("mallory")
+            yield {"url": srv.url, "key_a": key_a, "key_b": key_b, "session": info["SessionId"],
+                   "alice": token_alice, "mallory": token_mallory, "gs": gs}
+
+
+async def upload(world, data: bytes, token_key="alice"):
+    return await Http(world["url"], world[token_key]).upload("/v1/files", data,
+                                                           {"SessionId": world["session"]})
+
+
+async def test_non_image_upload_is_415(world):
+    status, body = await upload(world, b"%PDF-1.4 definitely not a photo" * 20)
+    assert status == 415 and body["error"]["code"] == "UnsupportedImageFormat"
+    assert body["error"]["message"]
+
+
+async def test_truncated_jpeg_is_422(world, astronaut_jpeg):
+    status, body = await upload(world, astronaut_jpeg[: len(astronaut_jpeg) // 2])
+    assert status == 422 and body["error"]["code"] == "InvalidImage"
+
+
+async def test_image_over_10_mb_is_413(world):
+    blob = b"\xff\xd8\xff\xe0" + b"\0" * (10 * 1024 * 1024 + 10)
+    status, body = await upload(world, blob)
+    assert status == 413 and body["error"]["code"] == "ImageTooLarge"
+
+
+async def test_unknown_method_http_and_ws(world):
+    status, body = await Http(world["url"], world["key_a"]).rpc("NoSuchMethodAsync", {})
+    assert status == 404 and body["error"]["code"] == "UnknownMethod"
+    with pytest.raises(RemoteError) as err:
+        await world["gs"].conn.call("NoSuchMethodAsync", {})
+    assert err.value.code == "UnknownMethod"
+
+
+async def test_missing_keys_and_wrong_types(world):
+    http = Http(world["url"], world["key_a"])
+    status, body = await http.rpc("GenerateAvatar2DPreviewAsync", {"SessionId": world["session"]})
+    assert status == 400 and body["error"]["code"] == "InvalidParams" and "FileId" in body["error"]["message"]
+    status, body = await http.rpc("RequestAvatarGenerationSessionAsync", {"PlayerId": 12})
+    assert status == 400 and "PlayerId" in body["error"]["message"]
+    status, body = await http.rpc("EndSession", raw=b"{not json")
+    assert status == 400 and body["error"]["code"] == "InvalidParams"
+    with pytest.raises(RemoteError) as err:
+        await world["gs"].conn.call("ApplyEdits", {"GenerationId": "g", "BaseVersion": "zero", "Ops": []})
+    assert err.value.code == "InvalidParams"
+
+
+async def test_malformed_msgpack_gets_an_error_frame_and_the_socket_lives_on(world):
+    conn = world["gs"].conn
+    await conn.send_raw(b"\xc1\xc1\xc1")
+    err = await asyncio.wait_for(conn.orphan_errors.get(), 5)
+    assert err["code"] == "MalformedFrame"
+    await conn.send_raw("text frames are not msgpack")
+    err = await asyncio.wait_for(conn.orphan_errors.get(), 5)
+    assert err["code"] == "MalformedFrame"
+    rules = await world["gs"].GetValidationRules()
+    assert "MeshRules" in rules
+
+
+async def test_credentials_are_checked(world):
+    status, body = await Http(world["url"], "acs_wrong").rpc("GetValidationRules", {})
+    assert status == 401 and body["error"]["code"] == "InvalidApiKey"
+    status, body = await Http(world["url"], None).rpc("GetValidationRules", {})
+    assert status == 401
+    status, body = await Http(world["url"], "garbage.token").rpc("GetValidationRules", {})
+    assert status == 401 and body["error"]["code"] == "TokenInvalid"
+    # A player token cannot call game-server methods.
+    status, body = await Http(world["url"], world["alice"]).rpc("RequestAvatarGenerationSessionAsync",
+                                                                {"PlayerId": "alice"})
+    assert status == 403
+
+
+async def test_quota_refused_input_is_not_charged_and_third_preview_is_refused(world, astronaut_jpeg,
+                                                                                coffee_jpeg):
+    gs, sid = world["gs"], world["session"]
+    status, good = await upload(world, astronaut_jpeg)
+    assert status == 200
+    status, no_face = await upload(world, coffee_jpeg)
+    assert status == 200  # a valid photo; whether it has a face is the pipeline's call
+
+    with pytest.raises(RemoteError) as err:
+        await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": no_face["FileId"]})
+    assert err.value.code == "NoFaceDetected"
+    with pytest.raises(RemoteError) as err:
+        await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": good["FileId"],
+                                               "TextPrompt": "x" * 501})
+    assert err.value.code == "PromptTooLong"
+
+    # Allowed2DGenerations is 2: the refusals above cost nothing, two previews succeed.
+    first, second = await asyncio.gather(
+        gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": good["FileId"]}),
+        gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": good["FileId"]}),
+    )
+    assert first["PreviewId"] != second["PreviewId"]
+    with pytest.raises(RemoteError) as err:
+        await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": good["FileId"]})
+    assert err.value.code == "Allowed2DGenerationsExceeded"
+    world["preview"] = first["PreviewId"]
+
+
+async def test_other_players_and_experiences_ids(world):
+    preview_id = world.get("preview")
+    assert preview_id, "runs after the quota test, which makes a preview"
+    # Another player of the same experience: 403.
+    with pytest.raises(RemoteError) as err:
+        async with GameClient(world["url"], world["mallory"]) as mallory:
+            await mallory.LoadAvatar2DPreviewAsync(preview_id)
+    assert err.value.code == "Forbidden"
+    status, _ = await Http(world["url"], world["mallory"]).get(f"/v1/previews/{preview_id}.png")
+    assert status == 403
+    # Another experience: 404, as if it did not exist.
+    status, body = await Http(world["url"], world["key_b"]).rpc("LoadAvatar2DPreviewAsync",
+                                                                {"PreviewId": preview_id})
+    assert status == 404 and body["error"]["code"] == "PreviewNotFound"
+    status, body = await Http(world["url"], world["key_b"]).rpc("EndSession", {"SessionId": world["session"],
+                                                                              "Reason": "Exit"})
+    assert status == 404
+    # The owner still reaches it.
+    status, png = await Http(world["url"], world["alice"]).get(f"/v1/previews/{preview_id}.png")
+    assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_server_still_healthy(world):
+    status, body = await Http(world["url"], None).get("/healthz")
+    assert status == 200 and b'"ok": true' in body
+
+
+async def test_raw_connection_without_credentials_is_refused(world):
+    with pytest.raises(Exception):
+        await Connection(world["url"], "").connect()

@@ -1,0 +1,120 @@
+"""The whole flow through real sockets: two players, one slot (SPEC §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import numpy as np
+import pygltflib
+from PIL import Image
+
+from client_sim.sdk import GameClient, GameServer
+from meshes.r15 import BONES, PARTS
+
+from .conftest import new_experience, running_server
+
+TIMEOUT = 60
+
+
+def load_glb(data: bytes) -> pygltflib.GLTF2:
+    return pygltflib.GLTF2.load_from_bytes(data)
+
+
+async def test_full_flow_two_players_one_slot(tmp_path, executor, astronaut_jpeg):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor, capacity=1) as srv:
+        async with GameServer(srv.url, key) as gs:
+            timeline: list[tuple[str, str]] = []
+            gs.conn.on("SessionEnded", lambda d: timeline.append(("SessionEnded", d["PlayerId"])))
+
+            async def photo(_prompt):
+                return astronaut_jpeg
+
+            async def confirm(_prompt):
+                return True
+
+            client = GameClient(srv.url, await gs.CreatePlayerToken("alice"),
+                                choose_photo=photo, confirm_publish=confirm)
+            await client.connect()
+
+            ready_a, ready_b = asyncio.Future(), asyncio.Future()
+
+            def on_ready_b(info):
+                timeline.append(("SessionReady", info["PlayerId"]))
+                ready_b.set_result(info)
+
+            _conn_a, wait_a = await gs.RequestAvatarGenerationSessionAsync("alice", ready_a.set_result)
+            info_a = await asyncio.wait_for(ready_a, TIMEOUT)
+            _conn_b, wait_b = await gs.RequestAvatarGenerationSessionAsync("bob", on_ready_b)
+            assert wait_a == 0
+            assert wait_b > 0
+            assert info_a["Allowed2DGenerations"] == 5 and info_a["Allowed3DGenerations"] == 1
+            assert info_a["SessionTime"] == 600
+            sid = info_a["SessionId"]
+
+            file_id = await gs.PromptSelectAvatarGenerationImageAsync(sid)
+            progress = []
+            preview = await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": file_id},
+                                                            progress.append)
+            assert preview["face_detected"] is True and preview["face_count"] == 1
+            assert progress and progress[-1]["Progress"] == 1.0
+            assert all(0 <= p["Progress"] <= 1 for p in progress)
+            image = await client.LoadAvatar2DPreviewAsync(preview["PreviewId"])
+            assert image.Size[0] == image.Size[1] >= 256
+            assert not ready_b.done(), "bob must wait while alice holds the only slot"
+
+            generation_id = await gs.GenerateAvatarAsync({"SessionId": sid, "PreviewId": preview["PreviewId"]})
+            # Alice's one 3D generation ends her session (Gen3D); the slot goes to Bob at once.
+            info_b = await asyncio.wait_for(ready_b, TIMEOUT)
+            assert timeline.index(("SessionEnded", "alice")) < timeline.index(("SessionReady", "bob"))
+            assert info_b["PlayerId"] == "bob"
+
+            server_copy = await gs.LoadGeneratedAvatarAsync(generation_id)
+            client_copy = await client.LoadGeneratedAvatarAsync(generation_id)
+            assert server_copy.content_hash() == client_copy.content_hash()
+
+            # An edit on each side reaches the other.
+            head = server_copy.avatar.parts["Head"]
+            vid = head.GetVertices()[5]
+            moved = [c + 0.05 for c in head.GetPosition(vid)]
+            v1 = await server_copy.edit([{"op": "SetPosition", "Part": "Head", "VertexId": vid,
+                                          "Position": moved}])
+            red = np.zeros((4, 4, 4), np.uint8)
+            red[..., 0] = red[..., 3] = 255
+            v2 = await client_copy.edit([{"op": "WritePixelsBuffer", "Image": "Head", "Position": [2, 3],
+                                          "Size": [4, 4], "Buffer": red.tobytes()}])
+            await server_copy.wait_version(v2)
+            await client_copy.wait_version(v1)
+            assert np.allclose(client_copy.avatar.parts["Head"].GetPosition(vid), moved, atol=1e-6)
+            assert server_copy.avatar.images["Head"].ReadPixelsBuffer((2, 3), (4, 4)) == red.tobytes()
+            assert server_copy.content_hash() == client_copy.content_hash()
+
+            result = await gs.PromptCreateAvatarAsync(None, "alice", server_copy)
+            assert result["Result"] == "Success" and result["ResultCode"] == 1
+            assert result["BundleId"] and result["OutfitId"]
+
+            from .conftest import Http
+            status, glb = await Http(srv.url, key).get(f"/v1/published/{result['BundleId']}.glb")
+            assert status == 200
+            await gs.EndSession(info_b["SessionId"], "Exit")
+            await client.close()
+
+    gltf = load_glb(glb)
+    primitives = [p for m in gltf.meshes for p in m.primitives]
+    assert len(primitives) >= 15
+    [skin] = gltf.skins
+    joint_names = {gltf.nodes[j].name for j in skin.joints}
+    assert set(BONES) <= joint_names
+    assert gltf.textures and gltf.images
+    node_names = {n.name for n in gltf.nodes}
+    assert set(PARTS) <= node_names | {m.name for m in gltf.meshes}
+    # The published texture carries the client's red patch.
+    png = gltf.binary_blob()[_image_range(gltf)]
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+    assert img.size > 0
+
+
+def _image_range(gltf: pygltflib.GLTF2) -> slice:
+    view = gltf.bufferViews[gltf.images[0].bufferView]
+    return slice(view.byteOffset or 0, (view.byteOffset or 0) + view.byteLength)
