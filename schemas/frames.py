@@ -34,6 +34,7 @@ __all__ = [
     "event_frame",
     "elide",
     "jsonable",
+    "ops_from_json",
 ]
 
 #: Longest payload shown when a frame is logged.
@@ -119,3 +120,18 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return value
+
+
+def ops_from_json(ops: Any) -> Any:
+    """The inverse of :func:`jsonable` for edit ops: base64 ``Buffer`` strings become bytes."""
+    if not isinstance(ops, list):
+        return ops
+    out = []
+    for op in ops:
+        if isinstance(op, dict) and isinstance(op.get("Buffer"), str):
+            try:
+                op = {**op, "Buffer": base64.b64decode(op["Buffer"], validate=True)}
+            except ValueError:
+                raise InvalidParams("An op's 'Buffer' must be base64 in JSON requests.") from None
+        out.append(op)
+    return out

@@ -52,6 +52,7 @@ def create_app(config: Config, *, executor=None) -> web.Application:
         engine, sessionmaker = open_engine(config.db_url)
         await init_database(engine)
         pool = JobPool(config.workers, executor=executor)
+        await pool.warm()  # load the face models now, not on the first player's request
         svc = Service(config=config, db=sessionmaker, blobs=BlobStore(config.blob_dir), pool=pool,
                       secret=load_secret(config.data_dir))
         await svc.start()

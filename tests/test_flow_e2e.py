@@ -107,14 +107,68 @@ async def test_full_flow_two_players_one_slot(tmp_path, executor, astronaut_jpeg
     joint_names = {gltf.nodes[j].name for j in skin.joints}
     assert set(BONES) <= joint_names
     assert gltf.textures and gltf.images
-    node_names = {n.name for n in gltf.nodes}
-    assert set(PARTS) <= node_names | {m.name for m in gltf.meshes}
-    # The published texture carries the client's red patch.
-    png = gltf.binary_blob()[_image_range(gltf)]
-    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
-    assert img.size > 0
+    assert {f"{part}_Geo" for part in PARTS} <= {m.name for m in gltf.meshes}
+    # The published Head texture carries the red patch the client painted.
+    head = next(m for m in gltf.meshes if m.name == "Head_Geo")
+    texture = gltf.textures[gltf.materials[head.primitives[0].material].pbrMetallicRoughness.baseColorTexture.index]
+    view = gltf.bufferViews[gltf.images[texture.source].bufferView]
+    png = gltf.binary_blob()[view.byteOffset or 0:(view.byteOffset or 0) + view.byteLength]
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+    assert (pixels[3:7, 2:6] == [255, 0, 0, 255]).all()
+    assert not (pixels[8:12, 8:12] == [255, 0, 0, 255]).all()
 
 
-def _image_range(gltf: pygltflib.GLTF2) -> slice:
-    view = gltf.bufferViews[gltf.images[0].bufferView]
-    return slice(view.byteOffset or 0, (view.byteOffset or 0) + view.byteLength)
+async def test_cancel_status_end_reason_and_http_edits(tmp_path, executor, astronaut_jpeg):
+    from .conftest import Http
+
+    key = await new_experience(tmp_path, Allowed3DGenerations=2)
+    async with running_server(tmp_path, executor, capacity=1) as srv:
+        http = Http(srv.url, key)
+        _, first = await http.rpc("RequestAvatarGenerationSessionAsync", {"PlayerId": "p1"})
+        _, second = await http.rpc("RequestAvatarGenerationSessionAsync", {"PlayerId": "p2"})
+        _, third = await http.rpc("RequestAvatarGenerationSessionAsync", {"PlayerId": "p3"})
+        assert first["waitTime"] == 0 < second["waitTime"] < third["waitTime"]
+        _, st = await http.rpc("GetSessionRequest", {"RequestId": third["RequestId"]})
+        assert st["State"] == "Queued" and st["Position"] == 1
+        _, cancelled = await http.rpc("CancelSessionRequest", {"RequestId": second["RequestId"]})
+        assert cancelled == {"Cancelled": True}
+        _, st = await http.rpc("GetSessionRequest", {"RequestId": third["RequestId"]})
+        assert st["Position"] == 0
+        _, active = await http.rpc("GetSessionRequest", {"RequestId": first["RequestId"]})
+        sid = active["SessionId"]
+        status, body = await http.rpc("EndSession", {"SessionId": sid, "Reason": "Bored"})
+        assert status == 400 and body["error"]["code"] == "InvalidParams"
+
+        # The rest of the flow over plain HTTP JSON, edits with base64 pixel buffers.
+        token = (await http.rpc("CreatePlayerToken", {"PlayerId": "p1"}))[1]["Token"]
+        _, up = await Http(srv.url, token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
+        _, pre = await http.rpc("GenerateAvatar2DPreviewAsync", {"SessionId": sid, "FileId": up["FileId"]})
+        _, gen = await http.rpc("GenerateAvatarAsync", {"SessionId": sid, "PreviewId": pre["PreviewId"]})
+        _, bundle = await http.rpc("LoadGeneratedAvatarAsync", {"GenerationId": gen["GenerationId"]})
+        assert bundle["Version"] == 0 and len(bundle["ContentHash"]) == 64
+        import base64
+        status, res = await http.rpc("ApplyEdits", {
+            "GenerationId": gen["GenerationId"], "BaseVersion": 0,
+            "Ops": [{"op": "WritePixelsBuffer", "Image": "Head", "Position": [0, 0], "Size": [1, 1],
+                     "Buffer": base64.b64encode(b"\x01\x02\x03\xff").decode()}]})
+        assert status == 200 and res["Version"] == 1
+        status, res = await http.rpc("ApplyEdits", {
+            "GenerationId": gen["GenerationId"], "BaseVersion": 1,
+            "Ops": [{"op": "WritePixelsBuffer", "Image": "Head", "Position": [0, 0], "Size": [2, 2],
+                     "Buffer": base64.b64encode(b"\x00" * 4).decode()}]})
+        assert status == 422 and res["error"]["code"] == "InvalidEdit"
+        _, bundle2 = await http.rpc("LoadGeneratedAvatarAsync", {"GenerationId": gen["GenerationId"]})
+        assert bundle2["Version"] == 1 and bundle2["ContentHash"] != bundle["ContentHash"]
+
+        await http.rpc("EndSession", {"SessionId": sid, "Reason": "Exit"})
+        _, st = await http.rpc("GetSessionRequest", {"RequestId": third["RequestId"]})
+        assert st["State"] == "Active"
+        # The session's selfie is deleted once it ended (no input caching); its previews stay.
+        import hashlib
+
+        from server.keys import SERVICE
+        blobs = srv.app[SERVICE].blobs
+        assert not blobs.path(hashlib.sha256(astronaut_jpeg).hexdigest()).exists()
+        assert (await Http(srv.url, key).get(f"/v1/previews/{pre['PreviewId']}.png"))[0] == 200
+        status, body = await http.rpc("GenerateAvatar2DPreviewAsync", {"SessionId": sid, "FileId": up["FileId"]})
+        assert status == 409 and body["error"]["code"] == "SessionNotActive"

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from schemas import export_json_schema
 from schemas.errors import InvalidParams
+from schemas.frames import ops_from_json
 
 from ..keys import SERVICE
 from .common import caller, json_response
@@ -23,6 +24,8 @@ async def rpc(request: web.Request) -> web.Response:
         params = json.loads(body) if body.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidParams("The request body must be a JSON object of parameters.") from None
+    if isinstance(params, dict) and "Ops" in params:
+        params["Ops"] = ops_from_json(params["Ops"])
     result = await request.app[SERVICE].call(call, request.match_info["method"], params)
     return json_response(result)
 
