@@ -34,9 +34,21 @@ class LiveDocument:
     version: int
     subscribers: set = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: (version, Avatar.to_wire("PNG"), content hash) of the last bundle handed out.
+    _bundle: tuple[int, dict, str] | None = None
 
     def wire(self) -> bytes:
         return msgpack.packb(self.avatar.to_wire(), use_bin_type=True)
+
+    async def bundle(self) -> tuple[dict, str]:
+        """The document with PNG textures and its content hash, encoded once per version.
+
+        Call with ``lock`` held; the encoding runs off the event loop.
+        """
+        if self._bundle is None or self._bundle[0] != self.version:
+            wire = await asyncio.to_thread(self.avatar.to_wire, "PNG")
+            self._bundle = (self.version, wire, self.avatar.content_hash())
+        return self._bundle[1], self._bundle[2]
 
 
 class Documents:
@@ -82,9 +94,14 @@ class Documents:
         async with doc.lock:
             apply_ops(doc.avatar, ops)  # raises InvalidEdit and changes nothing
             doc.version += 1
-            async with self.db.begin() as db:
-                db.add(EditOp(generation_id=doc.generation_id, version=doc.version, origin=role,
-                              ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock()))
+            try:
+                async with self.db.begin() as db:
+                    db.add(EditOp(generation_id=doc.generation_id, version=doc.version, origin=role,
+                                  ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock()))
+            except BaseException:
+                # Not persisted, so not acknowledged: reload from the database next time.
+                self._docs.pop(doc.generation_id, None)
+                raise
             others = [c for c in doc.subscribers if c is not origin]
             await self.hub.to_many(others, "EditsApplied", {
                 "GenerationId": doc.generation_id, "Version": doc.version, "Ops": ops, "Origin": role,

@@ -59,14 +59,13 @@ async def load_avatar(svc: Service, call: Call, p: m.LoadGeneratedAvatarAsync) -
         setattr(row, flag, True)
     async with doc.lock:
         svc.documents.subscribe(doc, call.conn)
-        # PNG textures keep the bundle small on the wire; encoding runs off the loop.
-        document = await asyncio.to_thread(doc.avatar.to_wire, "PNG")
+        document, content_hash = await doc.bundle()
         return {
             "GenerationId": gen.id,
             "HumanoidDescription": document["description"],
             "Document": document,
             "Version": doc.version,
-            "ContentHash": doc.avatar.content_hash(),
+            "ContentHash": content_hash,
             "GlbUrl": f"/v1/generations/{gen.id}.glb",
         }
 
