@@ -1,0 +1,171 @@
+"""Mesh geometry of the avatar parts: closed superellipsoid "lathe" grids (rings ×
+segments, poles closed with single triangles), column patches of those grids, outward
+orientation and area-weighted vertex normals, and the per-part geometry -- a full
+lathe for body parts, and for the Head a planar-mapped front patch (with a nose bump)
+plus a cylindrically mapped back patch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from generation.body_layout import Shape
+
+__all__ = ["spow", "PartGeo", "HeadInfo", "body_part_geo", "head_geo"]
+
+
+def spow(v: np.ndarray, e: float) -> np.ndarray:
+    return np.sign(v) * np.abs(v) ** e
+
+
+class _Grid:
+    """Unique surface points of a superellipsoid: top pole, (rings-1)×segs, bottom pole."""
+
+    def __init__(self, shape: Shape):
+        R, S = shape.rings, shape.segs
+        self.R, self.S = R, S
+        theta = np.pi * np.arange(1, R) / R                 # interior rings, top → bottom
+        phi = -np.pi + 2 * np.pi * np.arange(S) / S         # φ = 0 is the front (−Z)
+        hx, hy, hz = shape.half
+        st = spow(np.sin(theta), shape.ev)[:, None]
+        y = np.repeat((hy * spow(np.cos(theta), shape.ev))[:, None], S, axis=1)
+        x = hx * st * spow(np.sin(phi), shape.eh)[None, :]
+        z = -hz * st * spow(np.cos(phi), shape.eh)[None, :]
+        ring = np.stack([x, y, z], axis=-1).reshape(-1, 3)
+        self.points = np.concatenate([[[0.0, hy, 0.0]], ring, [[0.0, -hy, 0.0]]])
+        # taper x/z linearly from 1 at the top to ``taper`` at the bottom
+        t = (hy - self.points[:, 1]) / (2 * hy)
+        f = 1.0 - (1.0 - shape.taper) * t
+        self.points[:, 0] *= f
+        self.points[:, 2] *= f
+        self.theta, self.phi = theta, phi
+
+    def index(self, r: int, c: int) -> int:
+        """Grid point of ring r (0 = top pole .. R = bottom pole), column c (mod S)."""
+        if r == 0:
+            return 0
+        if r == self.R:
+            return 1 + (self.R - 1) * self.S
+        return 1 + (r - 1) * self.S + (c % self.S)
+
+
+def _patch(grid: _Grid, c0: int, ncols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices (as grid keys) and triangles of the columns c0..c0+ncols.
+
+    Returns (keys (n,), theta (n,), phi (n,), triangles (m,3) local rows)."""
+    R = grid.R
+    keys, th, ph = [], [], []
+    dphi = 2 * np.pi / grid.S
+    row_start = {}
+    # top pole: one vertex per quad column, at the column's mid angle
+    row_start[0] = 0
+    for k in range(ncols):
+        keys.append(grid.index(0, 0)); th.append(0.0); ph.append(-np.pi + (c0 + k + 0.5) * dphi)
+    for r in range(1, R):
+        row_start[r] = len(keys)
+        for k in range(ncols + 1):
+            keys.append(grid.index(r, c0 + k)); th.append(grid.theta[r - 1]); ph.append(-np.pi + (c0 + k) * dphi)
+    row_start[R] = len(keys)
+    for k in range(ncols):
+        keys.append(grid.index(R, 0)); th.append(np.pi); ph.append(-np.pi + (c0 + k + 0.5) * dphi)
+    tris = []
+    for k in range(ncols):
+        a, b = row_start[1] + k, row_start[1] + k + 1
+        tris.append((row_start[0] + k, b, a))
+    for r in range(1, R - 1):
+        for k in range(ncols):
+            a, b = row_start[r] + k, row_start[r] + k + 1
+            c, d = row_start[r + 1] + k, row_start[r + 1] + k + 1
+            tris.append((a, b, d))
+            tris.append((a, d, c))
+    for k in range(ncols):
+        a, b = row_start[R - 1] + k, row_start[R - 1] + k + 1
+        tris.append((a, b, row_start[R] + k))
+    return np.asarray(keys), np.asarray(th), np.asarray(ph), np.asarray(tris, np.int64)
+
+
+def _key_normals(points: np.ndarray, keys: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """Unit vertex normals: area-weighted face normals accumulated per grid point."""
+    p = points[keys]
+    fn = np.cross(p[tris[:, 1]] - p[tris[:, 0]], p[tris[:, 2]] - p[tris[:, 0]])
+    acc = np.zeros_like(points)
+    for k in range(3):
+        np.add.at(acc, keys[tris[:, k]], fn)
+    n = acc[keys]
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)
+
+
+def _orient_outward(p: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """Flip all triangles if the closed mesh has negative signed volume."""
+    c = p.mean(axis=0)
+    a, b, d = p[tris[:, 0]] - c, p[tris[:, 1]] - c, p[tris[:, 2]] - c
+    vol = np.einsum("ij,ij->i", a, np.cross(b, d)).sum()
+    return tris if vol > 0 else tris[:, ::-1].copy()
+
+
+@dataclass
+class PartGeo:
+    positions: np.ndarray   # (n,3) unscaled studs, model space
+    normals: np.ndarray     # (n,3)
+    uvs: np.ndarray         # (n,2)
+    triangles: np.ndarray   # (m,3)
+    theta: np.ndarray       # (n,) for texture painting
+    phi: np.ndarray
+
+
+def body_part_geo(shape: Shape) -> PartGeo:
+    grid = _Grid(shape)
+    keys, th, ph, tris = _patch(grid, 0, grid.S)
+    pts = grid.points + np.asarray(shape.center)
+    tris = _orient_outward(pts[keys], tris)
+    uv = np.stack([(ph + np.pi) / (2 * np.pi), th / np.pi], axis=1)
+    return PartGeo(pts[keys], _key_normals(pts, keys, tris), np.clip(uv, 0, 1), tris, th, ph)
+
+
+@dataclass
+class HeadInfo:
+    half_x: float          # max |x| of the head surface (planar UV extent)
+    half_y: float
+    center_y: float
+    front_z: float         # most forward z (negative)
+
+
+def head_geo(shape: Shape, nose_uv: tuple[float, float], nose_height: float) -> tuple[PartGeo, HeadInfo]:
+    """Head: front patch (φ ∈ [−75°, 75°]) planar-mapped to the face tile (u 0..0.5),
+    back patch cylindrically mapped to u 0.5..1.  Nose bump at face-tile ``nose_uv``."""
+    grid = _Grid(shape)
+    S = grid.S
+    pts = grid.points.copy()
+    hx_eff = float(np.abs(pts[:, 0]).max())
+    hy = shape.half[1]
+    # nose: push front-facing points forward with a Gaussian around the nose tip
+    nx = (0.5 - nose_uv[0]) * 2 * hx_eff
+    ny = (0.5 - nose_uv[1]) * 2 * hy
+    front = pts[:, 2] < 0
+    g = np.exp(-(((pts[:, 0] - nx) / 0.085) ** 2 + ((pts[:, 1] - ny) / 0.11) ** 2))
+    pts[:, 2] -= np.where(front, nose_height * g, 0.0)
+    cols_front = int(round(S * 150 / 360))          # 20 of 48 columns = 150°
+    c0 = S // 2 - cols_front // 2                   # column of φ = −75°
+    kf, thf, phf, tf = _patch(grid, c0, cols_front)
+    kb, thb, phb, tb = _patch(grid, c0 + cols_front, S - cols_front)
+    keys = np.concatenate([kf, kb])
+    tris = np.concatenate([tf, tb + len(kf)])
+    center = np.asarray(shape.center)
+    world = pts + center
+    tris = _orient_outward(world[keys], tris)
+    # UVs
+    pf = pts[kf]
+    uf = 0.5 - pf[:, 0] / (2 * hx_eff)
+    vf = 0.5 - pf[:, 1] / (2 * hy)
+    span = 2 * np.pi * (S - cols_front) / S
+    ub = (phb - (-np.pi + (c0 + cols_front) * 2 * np.pi / S)) / span   # φ runs 75° → 285° unwrapped
+    uv = np.concatenate([
+        np.stack([0.002 + np.clip(uf, 0, 1) * 0.496, np.clip(vf, 0, 1)], axis=1),
+        np.stack([0.504 + np.clip(ub, 0, 1) * 0.492, thb / np.pi], axis=1),
+    ])
+    geo = PartGeo(world[keys], _key_normals(world, keys, tris), np.clip(uv, 0, 1), tris,
+                  np.concatenate([thf, thb]), np.concatenate([phf, phb]))
+    info = HeadInfo(hx_eff, hy, shape.center[1], float(world[:, 2].min()))
+    return geo, info

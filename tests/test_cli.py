@@ -1,0 +1,36 @@
+"""The ``acs`` command line: admin keys that work, the schema export."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from .conftest import Http, running_server
+
+
+def acs(*args, data_dir):
+    env = {**os.environ, "ACS_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+async def test_create_experience_prints_a_working_key_stored_hashed(tmp_path, executor):
+    out = acs("admin", "create-experience", "Space Game", "--allowed-2d", "3", data_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    key = out.stdout.strip()
+    assert key.startswith("acs_") and len(key) > 30
+    assert key.encode() not in (tmp_path / "acs.db").read_bytes()
+    listed = json.loads(acs("admin", "list-experiences", data_dir=tmp_path).stdout)
+    assert listed[0]["name"] == "Space Game" and listed[0]["settings"] == {"Allowed2DGenerations": 3}
+    async with running_server(tmp_path, executor) as srv:
+        status, body = await Http(srv.url, key).rpc("GetValidationRules", {})
+    assert status == 200 and "MeshRules" in body
+
+
+def test_schema_command_prints_every_method(tmp_path):
+    out = acs("schema", data_dir=tmp_path)
+    schema = json.loads(out.stdout)
+    assert schema["RequestAvatarGenerationSessionAsync"]["required"] == ["PlayerId"]
+    assert "GenerateAvatar2DPreviewAsync" in schema

@@ -1,0 +1,87 @@
+"""Player prompts: selfie refusal, and every publish outcome the issue names (declined, out of sync, success)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from client_sim.connection import RemoteError
+from client_sim.sdk import GameClient, GameServer
+
+from .conftest import Http, new_experience, running_server
+
+
+async def test_selfie_prompt_declined_and_no_client(tmp_path, executor):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor) as srv:
+        async with GameServer(srv.url, key) as gs:
+            ready = asyncio.Future()
+            await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
+            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+            with pytest.raises(RemoteError) as err:
+                await gs.PromptSelectAvatarGenerationImageAsync(sid)
+            assert err.value.code == "FeatureUnavailable"  # the player's client is not connected
+            async with GameClient(srv.url, await gs.CreatePlayerToken("p")):  # declines: no photo chosen
+                with pytest.raises(RemoteError) as err:
+                    await gs.PromptSelectAvatarGenerationImageAsync(sid)
+            assert err.value.code == "SelfieConsentDenied"
+            assert err.value.message == "Selfie consent not accepted"
+
+
+async def test_publish_declined_out_of_sync_timeout_then_success(tmp_path, executor, astronaut_jpeg):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor) as srv:
+        async with GameServer(srv.url, key) as gs:
+            ready = asyncio.Future()
+            await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
+            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+            answers = ["no", "yes", "yes"]
+
+            async def confirm(_prompt):
+                return answers.pop(0) == "yes"
+
+            client = await GameClient(srv.url, await gs.CreatePlayerToken("p"), confirm_publish=confirm).connect()
+            _, up = await Http(srv.url, client.token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
+            pre = await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"]})
+            gen_id = await gs.GenerateAvatarAsync({"SessionId": sid, "PreviewId": pre["PreviewId"]})
+            server_copy = await gs.LoadGeneratedAvatarAsync(gen_id)
+            client_copy = await client.LoadGeneratedAvatarAsync(gen_id)
+
+            result = await gs.PromptCreateAvatarAsync(None, "p", server_copy)
+            assert (result["Result"], result["ResultCode"]) == ("NoUserInput", 5)
+
+            # The client's copy drifts (a local change the server never saw): refused, nothing stored.
+            head = client_copy.avatar.parts["Head"]
+            vid = head.GetVertices()[0]
+            head.SetPosition(vid, [0.0, 0.0, 0.0])
+            result = await gs.PromptCreateAvatarAsync(None, "p", server_copy)
+            assert result["Result"] == "InvalidHumanoidDescription"
+            assert "game client" in result["Message"] and "game server" not in result["Message"]
+            status, listing = await Http(srv.url, key).rpc("ValidateUGCFullBodyAsync", {"GenerationId": gen_id})
+            assert status == 200 and listing["Ok"] is True, listing["FailureReasons"]
+
+            # The client reloads, gets back in sync; it does not answer in time → Timeout.
+            client_copy = await client.LoadGeneratedAvatarAsync(gen_id)
+            await client.close()
+            result = await gs.PromptCreateAvatarAsync(None, "p", server_copy, timeout=0.3)
+            assert (result["Result"], result["ResultCode"]) == ("Timeout", 3)
+
+            client = await GameClient(srv.url, client.token, confirm_publish=confirm).connect()
+            await client.LoadGeneratedAvatarAsync(gen_id)
+            result = await gs.PromptCreateAvatarAsync(None, "p", server_copy, name="Space Me")
+            assert result["Result"] == "Success"
+            status, bundle = await Http(srv.url, key).get(f"/v1/published/{result['BundleId']}")
+            assert status == 200 and b'"Name": "Space Me"' in bundle
+            # Published bundles are immutable.
+            with pytest.raises(RemoteError) as err:
+                await server_copy.edit([{"op": "SetPosition", "Part": "Head", "VertexId": vid,
+                                         "Position": [0.0, 1.0, 0.0]}])
+            assert err.value.code == "AlreadyPublished"
+            # A player token cannot list the experience's bundles; another experience cannot see this one.
+            status, _ = await Http(srv.url, client.token).get("/v1/published")
+            assert status == 401
+            other = await new_experience(tmp_path, "other")
+            status, _ = await Http(srv.url, other).get(f"/v1/published/{result['BundleId']}.glb")
+            assert status == 404
+            await client.close()
