@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -40,7 +41,16 @@ def _warm_up() -> None:
     import generation.preview
     import meshes  # noqa: F401
 
-    generation.preview.warm_up()
+    # mediapipe's C++ side prints model set-up chatter straight to fd 2; keep it out of the
+    # server's output while the models load (later warnings still show).
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            generation.preview.warm_up()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def pack_features(landmarks: np.ndarray, skin_rgb, hair_rgb) -> bytes:
