@@ -16,7 +16,13 @@ code                       status  meaning
 ``ImageTooSmall``           422    shorter side below the minimum (200 px)
 ``NoFaceDetected``          422    no face found in the photo
 ``FaceFeaturesNotVisible``  422    a face was found but its eyes, nose and mouth
-                                   could not be located
+                                   could not be located, or an eye or the mouth
+                                   is covered
+``FaceTooSmall``            422    the face covers too little of the frame
+                                   (group photo, distant figure)
+``MultipleFaces``           422    two or more faces of comparable size
+``FacePoseTooExtreme``      422    head turned more than 45° away from the camera
+``PromptModerated``         400    ``TextPrompt`` contains a blocked word
 ``PromptTooLong``           400    ``TextPrompt`` over 500 characters
 ``UnknownStyle``            400    ``Style`` is not one of the known styles
 =========================  ======  ============================================
@@ -36,6 +42,10 @@ __all__ = [
     "FaceFeaturesNotVisible",
     "PromptTooLong",
     "UnknownStyle",
+    "FaceTooSmall",
+    "MultipleFaces",
+    "FacePoseTooExtreme",
+    "PromptModerated",
 ]
 
 
@@ -93,3 +103,33 @@ class PromptTooLong(PhotoError):
 class UnknownStyle(PhotoError):
     status = 400
     default_message = "This style isn't available."
+
+
+
+class FaceTooSmall(PhotoError):
+    status = 422
+    default_message = (
+        "Your face is too small in this photo. Please use a head-and-shoulders photo "
+        "where your face fills more of the picture."
+    )
+
+
+class MultipleFaces(PhotoError):
+    status = 422
+    default_message = (
+        "We found more than one face in this photo. Please use a photo with only you in it."
+    )
+
+
+class FacePoseTooExtreme(PhotoError):
+    status = 422
+    default_message = (
+        "Your head is turned too far to the side. Please look towards the camera and try again."
+    )
+
+
+class PromptModerated(PhotoError):
+    status = 400
+    default_message = (
+        "The text prompt contains words we can't use. Please describe your avatar differently."
+    )

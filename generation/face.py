@@ -14,6 +14,12 @@ call.  Call :func:`warm_up` from the pool initializer to pay the start-up cost
 (~0.1–0.3 s) before the first request.  mediapipe graphs are not thread-safe,
 so every call into them holds :data:`_LOCK`.
 
+When the whole frame yields no face and the photo is large, the detector is
+run again on overlapping tiles (half the shorter side, 50 % overlap) and the
+boxes merged by non-maximum suppression: the full-range model sees a 192²
+copy of its input, so the faces of a big group photo (e.g. 16 faces of ~100 px
+in a 2048² image) are too small for it on the whole frame.
+
 Dominant face: among the detections, the one maximising
 ``area_fraction × (1 − 0.5 · d)``, where ``d`` is the distance from the
 detection's centre to the image centre divided by the half-diagonal (0 at the
@@ -32,7 +38,9 @@ import numpy as np
 from .align import warp_similarity
 from .errors import FaceFeaturesNotVisible, NoFaceDetected
 
-__all__ = ["Face", "detect_face", "person_mask", "warm_up", "LEFT_IRIS", "RIGHT_IRIS"]
+__all__ = ["Face", "Box", "detect_face", "detect_faces", "person_mask", "warm_up", "LEFT_IRIS", "RIGHT_IRIS"]
+
+Box = tuple[float, float, float, float]
 
 #: Iris-centre landmark indices (refined mesh).  "Left"/"right" are the
 #: subject's: LEFT_IRIS is on the right of an unmirrored photo.
@@ -57,12 +65,14 @@ class Face:
     landmarks: (478, 3) float32; x, y in input pixels; z is mediapipe's relative
         depth in the same pixel scale as x (smaller = closer to the camera).
     face_count: faces the detector found in the whole photo (≥ 1).
+    detections: every detection as ``(score, bbox)``, dominant first.
     """
 
     bbox: tuple[float, float, float, float]
     score: float
     landmarks: np.ndarray
     face_count: int
+    detections: tuple[tuple[float, Box], ...] = ()
 
 
 def _model(name: str):
@@ -96,14 +106,15 @@ def warm_up() -> None:
         _model("segment").process(dummy)
 
 
-def _detections(rgb: np.ndarray) -> list[tuple[float, tuple[float, float, float, float]]]:
+def _detections(rgb: np.ndarray, short_range: bool = True) -> list[tuple[float, Box]]:
     """All faces as ``(score, (x0, y0, x1, y1) pixels of rgb)``; full range, then short range."""
     h, w = rgb.shape[:2]
     f = min(1.0, _DETECT_MAX_SIDE / max(h, w))
     small = rgb if f == 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    small = np.ascontiguousarray(small)
     found = []
     with _LOCK:
-        for name in ("detect_full", "detect_short"):
+        for name in ("detect_full", "detect_short") if short_range else ("detect_full",):
             res = _model(name).process(small)
             for d in res.detections or ():
                 b = d.location_data.relative_bounding_box
@@ -111,6 +122,54 @@ def _detections(rgb: np.ndarray) -> list[tuple[float, tuple[float, float, float,
                 found.append((float(d.score[0]), (x0, y0, x0 + b.width * w, y0 + b.height * h)))
             if found:
                 break
+    return found
+
+
+_TILE_MIN_SIDE = 600  # tiles are tried only on photos whose shorter side is at least this
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _tiled_detections(rgb: np.ndarray) -> list[tuple[float, Box]]:
+    """Detections on overlapping square tiles (side = half the shorter side, stride = half a tile), NMS-merged."""
+    h, w = rgb.shape[:2]
+    t = min(h, w) // 2
+    stride = t // 2
+    found: list[tuple[float, Box]] = []
+    ys = sorted(set(list(range(0, h - t + 1, stride)) + [h - t]))
+    xs = sorted(set(list(range(0, w - t + 1, stride)) + [w - t]))
+    for y in ys:
+        for x in xs:
+            for score, (x0, y0, x1, y1) in _detections(rgb[y:y + t, x:x + t], short_range=False):
+                # a box cut by the tile edge is a partial face: another tile holds it whole
+                if x0 < 1 and x > 0 or y0 < 1 and y > 0 or x1 > t - 1 and x + t < w or y1 > t - 1 and y + t < h:
+                    continue
+                found.append((score, (x0 + x, y0 + y, x1 + x, y1 + y)))
+    found.sort(key=lambda sb: sb[0], reverse=True)
+    kept: list[tuple[float, Box]] = []
+    for score, box in found:
+        if all(_iou(box, k) < 0.3 for _, k in kept):
+            kept.append((score, box))
+    return kept
+
+
+def detect_faces(rgb: np.ndarray, *, tiles: bool = True) -> list[tuple[float, Box]]:
+    """Every face of a (H, W, 3) uint8 RGB photo as ``(score, (x0, y0, x1, y1) pixels)``, dominant first.
+
+    ``tiles``: when the whole frame yields nothing, retry on overlapping tiles
+    (photos with a shorter side ≥ 600 px only; see the module docstring).
+    """
+    h, w = rgb.shape[:2]
+    found = _detections(rgb)
+    if not found and tiles and min(h, w) >= _TILE_MIN_SIDE:
+        found = _tiled_detections(rgb)
+    found.sort(key=lambda sb: _dominance(sb[1], w, h), reverse=True)
     return found
 
 
@@ -150,23 +209,36 @@ def detect_face(rgb: np.ndarray) -> Face:
     :class:`FaceFeaturesNotVisible` when a face is found but the landmark model
     cannot place its features (heavily covered or cut-off faces).
     """
-    h, w = rgb.shape[:2]
-    found = _detections(rgb)
+    found = detect_faces(rgb)
     if not found:
         raise NoFaceDetected()
-    found.sort(key=lambda sb: _dominance(sb[1], w, h), reverse=True)
     score, box = found[0]
     landmarks = _mesh_on_crop(rgb, box)
     if landmarks is None:
         raise FaceFeaturesNotVisible()
-    return Face(bbox=tuple(float(v) for v in box), score=score, landmarks=landmarks, face_count=len(found))
+    return Face(bbox=tuple(float(v) for v in box), score=score, landmarks=landmarks, face_count=len(found),
+                detections=tuple(found))
+
+
+_SEGMENT_SIDE = 256  # the selfie model runs at 256×256; feeding it more only costs conversion time
 
 
 def person_mask(rgb: np.ndarray) -> np.ndarray:
-    """Person-vs-background probability, (H, W) float32 in 0..1 (1 = person), for an RGB image."""
+    """Person-vs-background probability, (H, W) float32 in 0..1 (1 = person), for an RGB image.
+
+    The image is fed to mediapipe's selfie segmentation (general model) at
+    ≤ 256 px and the probability map is resized back bilinearly.
+    """
+    h, w = rgb.shape[:2]
+    f = min(1.0, _SEGMENT_SIDE / max(h, w))
+    small = rgb if f == 1.0 else cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
+                                            interpolation=cv2.INTER_AREA)
     with _LOCK:
-        res = _model("segment").process(np.ascontiguousarray(rgb))
+        res = _model("segment").process(np.ascontiguousarray(small))
     mask = res.segmentation_mask
     if mask is None:
         return np.zeros(rgb.shape[:2], np.float32)
-    return np.clip(mask.astype(np.float32, copy=False), 0.0, 1.0)
+    mask = np.clip(mask.astype(np.float32, copy=False), 0.0, 1.0)
+    if mask.shape != (h, w):
+        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+    return mask

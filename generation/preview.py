@@ -1,31 +1,62 @@
 """The 2D preview pipeline: photo bytes → stylised square PNG + report (SPEC §5).
 
-``LoadPhoto → FaceDetect → Align → (segment, quality) → StyleApply → encode``
+``LoadPhoto → FaceDetect → Validate → Align → StyleApply → BgGenerate →
+DetailEnhance → QA → SaveAvatar``, one module per stage:
+
+==============  ===========================  ==================================
+stage           module                       report key in ``timings_ms``
+==============  ===========================  ==================================
+LoadPhoto       :mod:`generation.photo`      ``load``
+FaceDetect      :mod:`generation.face`       ``detect``
+Validate        :mod:`generation.validate`   ``validate`` (+ ``quality``)
+Align           :mod:`generation.align`      ``align`` (+ ``segment``, ``edits``)
+StyleApply      :mod:`generation.stylize`    ``style`` (all tries)
+BgGenerate      :mod:`generation.background` ``background`` (all tries)
+DetailEnhance   :mod:`generation.enhance`    ``enhance`` (all tries)
+QA              :mod:`generation.qa`         ``qa`` (all tries, input embedding included)
+SaveAvatar      :mod:`generation.save`       ``save``
+==============  ===========================  ==================================
+
+TextPrompt parsing and moderation: :mod:`generation.prompt`; the prompt's
+edits to the photo (hair/clothing colour, glasses, hat, smile):
+:mod:`generation.edits`.
 
 :func:`make_preview` is synchronous and CPU-bound; the server runs it in a
-process-pool worker.  The first call in a process loads the mediapipe models
-(about 0.5 s; call :func:`warm_up` in the worker initializer to pay it up front).
+process-pool worker.  Call :func:`warm_up` in the worker initializer: it
+loads the mediapipe graphs and the dlib likeness models (≈ 1 s) once.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import zlib
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from . import likeness, qa
 from .align import align_face
-from .errors import PromptTooLong, UnknownStyle
+from .background import DEFAULT_PALETTES, STYLE_SCENES, composite, render_background
+from .edits import apply_edits
+from .enhance import enhance
+from .errors import UnknownStyle
 from .face import detect_face, person_mask
 from .face import warm_up as _warm_up_models
 from .photo import load_photo
-from .stylize import DEFAULT_STYLE, STYLES, parse_prompt, stylize
+from .prompt import MAX_PROMPT_CHARS, parse_prompt
+from .save import PIPELINE_VERSION, encode_png, thumbnail_png
+from .stylize import BACKENDS, DEFAULT_STYLE, STYLES, stylize
+from .validate import validate_face
 
-__all__ = ["PreviewResult", "make_preview", "warm_up", "input_quality", "sample_colours", "STYLES", "MAX_PROMPT_CHARS"]
+__all__ = ["PreviewResult", "make_preview", "warm_up", "input_quality", "sample_colours", "STYLES",
+           "MAX_PROMPT_CHARS", "PLATFORM_SIZES", "MIN_SIZE", "MAX_SIZE"]
 
-MAX_PROMPT_CHARS = 500
+#: The platform's avatar sizes: 800 (default) and 1200 (high-res).  Other sides in
+#: MIN_SIZE..MAX_SIZE are accepted too (embedding apps, tests, smaller server configs).
+PLATFORM_SIZES = (800, 1200)
+MIN_SIZE, MAX_SIZE = 256, 2048
 _LOAD_MAX_SIDE = 2048  # photos are decoded/downscaled to this; a face that passes validation keeps ample pixels
 
 # Landmarks (face mesh indices) sampled for skin: cheeks and forehead.
@@ -37,12 +68,14 @@ _FOREHEAD_TOP = 10
 class PreviewResult:
     """A rendered preview.
 
-    png: square RGB PNG, size × size.
+    png: square RGB PNG, size × size, with ``acs:*`` metadata (see :mod:`generation.save`).
+    thumbnail_png: 100 × 100 RGB PNG.
     report: SPEC §5 report (see :func:`make_preview`).
     landmarks: (478, 3) float32; x, y normalised 0..1 in the preview frame,
         z in the same scale as x (mediapipe's relative depth; negative = towards the camera).
     skin_rgb: median colour of cheek/forehead patches of the aligned photo.
-    hair_rgb: median colour above the forehead (person pixels that are not skin-coloured).
+    hair_rgb: median colour above the forehead (person pixels that are not skin-coloured),
+        after the prompt's hair recolouring.
     """
 
     png: bytes
@@ -50,6 +83,7 @@ class PreviewResult:
     landmarks: np.ndarray
     skin_rgb: tuple[int, int, int]
     hair_rgb: tuple[int, int, int]
+    thumbnail_png: bytes = b""
 
 
 # Quality calibration: contrast-normalised sharpness r = var(Laplacian) / var(grey) of the
@@ -156,102 +190,200 @@ def sample_colours(
 
 
 def warm_up() -> None:
-    """Pay every first-call cost now (~0.5 s): mediapipe models, OpenCV's Lab tables, style code.
+    """Load every model and pay every first-call cost now (≈ 1 s): mediapipe, dlib likeness, OpenCV tables.
 
     Call it from the process-pool initializer so the first request runs as fast as the rest.
     """
     _warm_up_models()
+    likeness.warm_up()
     dummy = np.full((64, 64, 3), 128, np.uint8)
     cv2.cvtColor(dummy, cv2.COLOR_RGB2Lab)
     for name in STYLES:
-        stylize(dummy, name, mask=np.ones((64, 64), np.float32), background=((0, 0, 255),))
+        enhance(stylize(dummy, name, skin_rgb=(200, 160, 140)), name)
+    for kind in DEFAULT_PALETTES:
+        render_background(kind, 64)
 
 
-def _ms(t0: float, t1: float) -> float:
-    return round((t1 - t0) * 1000.0, 2)
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 2)
+
+
+def _check_palette(palette) -> tuple[tuple[int, int, int], ...] | None:
+    if palette is None:
+        return None
+    cols = []
+    for c in palette:
+        c = tuple(c)
+        if len(c) != 3 or not all(isinstance(v, (int, np.integer)) and 0 <= int(v) <= 255 for v in c):
+            raise ValueError(f"palette colours must be (r, g, b) integers 0..255, got {c!r}")
+        cols.append(tuple(int(v) for v in c))
+    if not 1 <= len(cols) <= 4:
+        raise ValueError("palette must hold 1 to 4 colours")
+    return tuple(cols)
+
+
+class _Clock:
+    """Accumulating per-stage timer (ms)."""
+
+    def __init__(self):
+        self.ms: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] = round(self.ms.get(stage, 0.0) + (now - self._t) * 1000.0, 2)
+        self._t = now
 
 
 def make_preview(
-    data: bytes, *, text_prompt: str | None = None, style: str | None = None, size: int = 512
+    data: bytes,
+    *,
+    text_prompt: str | None = None,
+    style: str | None = None,
+    size: int = 800,
+    backend: str = "procedural",
+    palette=None,
+    likeness_threshold: float | None = None,
+    session_id: str | None = None,
+    diffusion_model: str | None = None,
+    intensity: float = 1.0,
 ) -> PreviewResult:
     """Run the 2D pipeline on uploaded photo bytes.
 
     style: one of :data:`STYLES`; None or "" → ``game_avatar``.
-    text_prompt: ≤ 500 characters, read by :func:`generation.stylize.parse_prompt`.
-    size: output side in pixels (64..2048).
+    text_prompt: ≤ 500 characters, read by :func:`generation.prompt.parse_prompt`.
+    size: output side in pixels: 800 (default) or 1200 (high-res) on the platform;
+        any 256..2048 is accepted (tests, embedding apps).
+    backend: ``"procedural"`` (CPU) or ``"diffusion"`` (needs ``diffusion_model``, a local
+        diffusers model directory; config ``ACS_DIFFUSION_MODEL``).
+    palette: 1–4 (r, g, b) colours overriding the background's palette.
+    likeness_threshold: 0..1; default 0.75 (photoreal styles) / 0.60 (stylised).
+    session_id: written into the PNG metadata; also seeds the background layout.
+    intensity: 0..1 style intensity of the first try (QA lowers it on retries).
 
     report: ``face_detected`` (always True: no face raises), ``face_count``,
-    ``input_quality_score`` (see :func:`input_quality`), ``likeness_score``
-    (None: identity embeddings are not implemented yet), ``validation_warnings``
+    ``input_quality_score`` (see :func:`input_quality`), ``likeness_score`` 0..1
+    (None if the face could not be embedded), ``validation_warnings``
     (player-readable strings, including the prompt words that were not used),
-    ``style``, ``timings_ms`` (load, detect, align, segment, validate, style,
-    encode, total).
+    ``style``, ``timings_ms`` (load, detect, validate, quality, align, segment,
+    edits, style, background, enhance, qa, save, total), ``size``, ``retries``,
+    ``face_coverage``, ``yaw_deg``, ``likeness_threshold``, ``backend``,
+    ``pipeline_version``.
 
-    Raises the :mod:`generation.errors` refusals: UnknownStyle, PromptTooLong,
-    ImageTooLarge, UnsupportedImageFormat, InvalidImage, ImageTooSmall,
-    NoFaceDetected, FaceFeaturesNotVisible.
+    Raises the :mod:`generation.errors` refusals (UnknownStyle, PromptTooLong,
+    PromptModerated, ImageTooLarge, UnsupportedImageFormat, InvalidImage,
+    ImageTooSmall, NoFaceDetected, MultipleFaces, FaceTooSmall,
+    FacePoseTooExtreme, FaceFeaturesNotVisible), ``BackendUnavailable`` (503)
+    from the diffusion backend, and ValueError for out-of-range arguments.
     """
-    t_start = time.perf_counter()
+    clock = _Clock()
     style = style or DEFAULT_STYLE
     if style not in STYLES:
         raise UnknownStyle(f"Unknown style '{style[:40]}'. Available styles: {', '.join(STYLES)}.")
-    if text_prompt is not None and len(text_prompt) > MAX_PROMPT_CHARS:
-        raise PromptTooLong(
-            f"The text prompt is too long ({len(text_prompt)} characters). "
-            f"Please keep it to {MAX_PROMPT_CHARS} characters or fewer."
-        )
-    if not 64 <= int(size) <= 2048:
-        raise ValueError(f"size must be 64..2048, got {size}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     size = int(size)
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise ValueError(f"size must be {MIN_SIZE}..{MAX_SIZE} (platform sizes {PLATFORM_SIZES}), got {size}")
+    palette = _check_palette(palette)
+    threshold = qa.threshold_for(style, likeness_threshold)
+    intensity = float(np.clip(intensity, 0.0, 1.0))
     prompt = parse_prompt(text_prompt)
-    timings: dict[str, float] = {}
 
-    t0 = time.perf_counter()
     rgb = load_photo(data, max_side=max(_LOAD_MAX_SIDE, 2 * size))
-    t1 = time.perf_counter()
-    timings["load"] = _ms(t0, t1)
-
+    clock.lap("load")
     face = detect_face(rgb)
-    t2 = time.perf_counter()
-    timings["detect"] = _ms(t1, t2)
+    clock.lap("detect")
+    check = validate_face(rgb, face)
+    warnings = list(check.warnings)
+    clock.lap("validate")
 
     aligned = align_face(rgb, face.landmarks, size)
-    t3 = time.perf_counter()
-    timings["align"] = _ms(t2, t3)
-
+    del rgb
+    clock.lap("align")
+    quality, quality_warnings = input_quality(aligned.image, aligned.landmarks)
+    warnings.extend(quality_warnings)
+    clock.lap("quality")
     mask = person_mask(aligned.image)
-    t4 = time.perf_counter()
-    timings["segment"] = _ms(t3, t4)
-
-    quality, warnings = input_quality(aligned.image, aligned.landmarks)
-    skin, hair = sample_colours(aligned.image, aligned.landmarks, mask)
-    if face.face_count > 1:
-        warnings.insert(0, f"We found {face.face_count} faces and used the largest, most central one.")
+    skin, _ = sample_colours(aligned.image, aligned.landmarks, mask)
+    clock.lap("segment")
+    edited, accessory_alpha = apply_edits(aligned.image, aligned.landmarks, mask, prompt, skin)
+    if accessory_alpha is not None:
+        mask = np.maximum(mask, accessory_alpha)
+    _, hair = sample_colours(edited, aligned.landmarks, mask)
     if prompt.unused:
         warnings.append("These prompt words weren't used: " + ", ".join(prompt.unused))
-    t5 = time.perf_counter()
-    timings["validate"] = _ms(t4, t5)
+    clock.lap("edits")
 
-    styled = stylize(aligned.image, style, mask=mask, background=prompt.background)
-    t6 = time.perf_counter()
-    timings["style"] = _ms(t5, t6)
+    seed = zlib.crc32(session_id.encode()) if session_id else 0
+    scene = prompt.scene or ("gradient" if prompt.background and not palette else STYLE_SCENES[style])
+    bg_colours = palette or prompt.background or None
+    if scene == "gradient" and bg_colours and len(bg_colours) == 1:  # one colour: a gentle light-to-dark gradient
+        c = np.array(bg_colours[0], np.float64)
+        bg_colours = (tuple(int(v) for v in np.clip(c * 0.8 + 255 * 0.2, 0, 255)), tuple(int(v) for v in c * 0.8))
+    backdrop = render_background(scene, size, bg_colours, seed=seed)
+    clock.lap("background")
 
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(styled, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:  # pragma: no cover - cv2 only fails on invalid arrays
-        raise RuntimeError("PNG encoding failed")
-    png = buf.tobytes()
-    t7 = time.perf_counter()
-    timings["encode"] = _ms(t6, t7)
-    timings["total"] = _ms(t_start, t7)
+    box = qa.face_box(aligned.landmarks, aligned.image.shape)
+    ref = qa.reference(aligned.image, box, key=data)
+    clock.lap("qa")
+    tries = []
+    for attempt, factor in enumerate(qa.INTENSITY_SCHEDULE[: qa.MAX_RETRIES + 1]):
+        level = intensity * factor
+        styled = stylize(edited, style, intensity=level, skin_rgb=skin, backend=backend,
+                         diffusion_model=diffusion_model, text_prompt=text_prompt, seed=seed + attempt)
+        clock.lap("style")
+        composed = composite(styled, backdrop, mask)
+        clock.lap("background")
+        final = enhance(composed, style)
+        clock.lap("enhance")
+        result = qa.check(final, ref, box, threshold)
+        clock.lap("qa")
+        tries.append((result, final, level))
+        if result.passed:
+            break
+    retries = len(tries) - 1
+    passed = [t for t in tries if t[0].passed]
+    if passed:
+        result, final, level = passed[0]
+    else:
+        result, final, level = max(tries, key=lambda t: (t[0].face_found, t[0].likeness or 0.0))
+        if not result.face_found:
+            warnings.append("We couldn't find your face in the styled picture; try another style or photo.")
+        else:
+            warnings.append(
+                f"The styled picture looks less like you than we aim for (likeness {result.likeness:.2f}, "
+                f"target {threshold:.2f}); try a clearer, front-facing photo or another style."
+            )
+    if ref is None:
+        warnings.append("We couldn't measure how much the picture looks like you.")
+    if retries and passed:
+        warnings.append(f"The style was toned down to {level:.0%} to keep your likeness.")
+
+    meta = {"style": style, "pipeline_version": PIPELINE_VERSION, "session": session_id,
+            "likeness": result.likeness, "backend": backend}
+    png = encode_png(final, meta)
+    thumb = thumbnail_png(final, meta)
+    clock.lap("save")
+    clock.ms["total"] = round(sum(v for k, v in clock.ms.items()), 2)
 
     landmarks = (aligned.landmarks / np.float32(size)).astype(np.float32)
     report = {
         "face_detected": True,
-        "face_count": face.face_count,
+        "face_count": check.face_count,
         "input_quality_score": quality,
-        "likeness_score": None,
+        "likeness_score": result.likeness,
+        "likeness_threshold": threshold,
         "validation_warnings": warnings,
         "style": style,
-        "timings_ms": timings,
+        "backend": backend,
+        "size": size,
+        "intensity": round(level, 3),
+        "retries": retries,
+        "face_coverage": check.coverage,
+        "yaw_deg": check.yaw_deg,
+        "pipeline_version": PIPELINE_VERSION,
+        "timings_ms": clock.ms,
     }
-    return PreviewResult(png=png, report=report, landmarks=landmarks, skin_rgb=skin, hair_rgb=hair)
+    return PreviewResult(png=png, thumbnail_png=thumb, report=report, landmarks=landmarks,
+                         skin_rgb=skin, hair_rgb=hair)
