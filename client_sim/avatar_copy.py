@@ -26,7 +26,7 @@ class AvatarCopy:
         self.glb_url: str = bundle["GlbUrl"]
         self._pending: dict[int, list] = {}
         self._changed = asyncio.Condition()
-        conn.on("EditsApplied", self._on_relayed)
+        conn.on("EditsApplied", self.receive_relayed)
 
     def content_hash(self) -> str:
         return self.avatar.content_hash()
@@ -42,7 +42,8 @@ class AvatarCopy:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: self.version >= version), timeout)
 
-    async def _on_relayed(self, data: dict) -> None:
+    async def receive_relayed(self, data: dict) -> None:
+        """An ``EditsApplied`` event; batches of other documents are ignored."""
         if data.get("GenerationId") == self.generation_id:
             await self._received(data["Version"], data["Ops"])
 
@@ -51,6 +52,6 @@ class AvatarCopy:
             if version > self.version:
                 self._pending[version] = ops
             while self.version + 1 in self._pending:
-                apply_ops(self.avatar, self._pending.pop(self.version + 1))
+                await asyncio.to_thread(apply_ops, self.avatar, self._pending.pop(self.version + 1))
                 self.version += 1
             self._changed.notify_all()

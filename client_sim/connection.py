@@ -89,6 +89,11 @@ class Connection:
         """Call ``handler(data)`` (sync or async) for each pushed ``event``."""
         self._handlers[event].append(handler)
 
+    def off(self, event: str, handler: EventHandler) -> None:
+        """Stop calling ``handler`` for ``event``."""
+        if handler in self._handlers.get(event, ()):
+            self._handlers[event].remove(handler)
+
     async def call(self, method: str, params: dict | None = None,
                    on_progress: ProgressCallback | None = None) -> Any:
         fid = next(self._ids)

@@ -63,8 +63,18 @@ class _Side:
         return EditableImage.from_png(result["Image"])
 
     async def LoadGeneratedAvatarAsync(self, generation_id: str) -> AvatarCopy:
-        bundle = await self.conn.call("LoadGeneratedAvatarAsync", {"GenerationId": generation_id})
-        return AvatarCopy(self.conn, bundle)
+        # Edits relayed between the server answering and the copy existing are kept
+        # and replayed into it, so none is missed.
+        early: list[dict] = []
+        self.conn.on("EditsApplied", early.append)
+        try:
+            bundle = await self.conn.call("LoadGeneratedAvatarAsync", {"GenerationId": generation_id})
+            copy = AvatarCopy(self.conn, bundle)
+        finally:
+            self.conn.off("EditsApplied", early.append)
+        for data in early:
+            await copy.receive_relayed(data)
+        return copy
 
     async def GetValidationRules(self) -> dict:
         return await self.conn.call("GetValidationRules")

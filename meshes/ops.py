@@ -31,6 +31,7 @@ __all__ = [
     "apply_op",
     "apply_ops",
     "validate_op",
+    "ops_cost",
     "set_position_op",
     "set_uv_op",
     "write_pixels_op",
@@ -159,3 +160,28 @@ def apply_ops(avatar: Avatar, ops: Iterable[dict]) -> int:
     for step in steps:
         step()
     return len(steps)
+
+
+def ops_cost(avatar: Avatar, ops: Iterable[dict]) -> int:
+    """Upper bound of the work a batch does: pixels it may touch, plus one per vertex op.
+
+    Lets a server refuse a batch that would stall it before applying anything; a
+    malformed op costs 1 here and is refused by :func:`validate_op` anyway.
+    """
+    total = 0
+    for op in ops:
+        img = avatar.images.get(op.get("Image")) if isinstance(op, dict) and isinstance(op.get("Image"), str) else None
+        if img is None:
+            total += 1
+            continue
+        width, height = img.Size
+        try:
+            if op.get("op") == "DrawCircle":
+                side = 2 * int(op["Radius"]) + 1
+                total += min(side * side, width * height)
+            else:
+                w, h = (int(c) for c in op["Size"])
+                total += min(max(w, 0) * max(h, 0), width * height)
+        except (KeyError, TypeError, ValueError):
+            total += 1
+    return total

@@ -34,7 +34,7 @@ __all__ = [
     "event_frame",
     "elide",
     "jsonable",
-    "ops_from_json",
+    "bytes_from_json",
 ]
 
 #: Longest payload shown when a frame is logged.
@@ -122,16 +122,23 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def ops_from_json(ops: Any) -> Any:
-    """The inverse of :func:`jsonable` for edit ops: base64 ``Buffer`` strings become bytes."""
-    if not isinstance(ops, list):
-        return ops
-    out = []
-    for op in ops:
-        if isinstance(op, dict) and isinstance(op.get("Buffer"), str):
-            try:
-                op = {**op, "Buffer": base64.b64decode(op["Buffer"], validate=True)}
-            except ValueError:
-                raise InvalidParams("An op's 'Buffer' must be base64 in JSON requests.") from None
-        out.append(op)
-    return out
+def _b64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise InvalidParams(f"{what} must be base64 in JSON requests.") from None
+
+
+def bytes_from_json(params: Any) -> Any:
+    """The inverse of :func:`jsonable` for request params: the byte payloads
+    (``Ops[].Buffer``, ``Photos[]``) arrive as base64 strings in JSON."""
+    if not isinstance(params, dict):
+        return params
+    params = dict(params)
+    if isinstance(params.get("Ops"), list):
+        params["Ops"] = [{**op, "Buffer": _b64(op["Buffer"], "An op's 'Buffer'")}
+                         if isinstance(op, dict) and isinstance(op.get("Buffer"), str) else op
+                         for op in params["Ops"]]
+    if isinstance(params.get("Photos"), list):
+        params["Photos"] = [_b64(x, "Each photo") if isinstance(x, str) else x for x in params["Photos"]]
+    return params

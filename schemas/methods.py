@@ -93,6 +93,19 @@ class GenerateAvatar2DPreviewAsync:
     FileId: str = _f("An uploaded selfie of this session.")
     TextPrompt: str | None = _opt("Optional prompt, at most 500 characters.", max_length=10_000)
     Style: str | None = _opt("Optional style name (game_avatar by default).", max_length=64)
+    HighRes: bool | None = _opt("1200 px instead of 800 px.")
+    Palette: list | None = _opt("Background colours as [[r, g, b], ...] (0..255).")
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateAvatar2DPreviewBatch:
+    """Previews for up to 50 photos in one call, same style; no session needed."""
+
+    Photos: list = _f("Photo bytes (base64 strings over HTTP JSON), at most 50.")
+    TextPrompt: str | None = _opt("Optional prompt, at most 500 characters.", max_length=10_000)
+    Style: str | None = _opt("Optional style name (game_avatar by default).", max_length=64)
+    HighRes: bool | None = _opt("1200 px instead of 800 px.")
+    Palette: list | None = _opt("Background colours as [[r, g, b], ...] (0..255).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +145,9 @@ class PromptCreateAvatarAsync:
 
     PlayerId: str = _f("The player publishing.", max_length=128)
     GenerationId: str = _f("The edited generation.")
+    ContentHash: str = _f("Content hash of the game server's copy (checked against the server's).",
+                          max_length=128)
     TokenId: str | None = _opt("Avatar creation token of the experience.", max_length=256)
-    ContentHash: str | None = _opt("Content hash of the game server's copy.", max_length=128)
     Name: str | None = _opt("Display name of the published avatar.", max_length=50)
     TimeoutSeconds: float | None = _opt("How long to wait for the player (default 60).")
 
@@ -188,6 +202,7 @@ METHODS: dict[str, MethodSpec] = {
         _spec(PromptSelectAvatarGenerationImageAsync, "server"),
         _spec(RespondPromptSelectImage, "client"),
         _spec(GenerateAvatar2DPreviewAsync, "server"),
+        _spec(GenerateAvatar2DPreviewBatch, "server"),
         _spec(LoadAvatar2DPreviewAsync, "server", "client"),
         _spec(GenerateAvatarAsync, "server"),
         _spec(LoadGeneratedAvatarAsync, "server", "client"),

@@ -53,7 +53,10 @@ def _check_value(name: str, value: Any, typ: type, field: dataclasses.Field) -> 
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidParams(f"'{name}' must be a number, not {type(value).__name__}.")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise InvalidParams(f"'{name}' is out of range.") from None
         if not math.isfinite(value):
             raise InvalidParams(f"'{name}' must be a finite number.")
         return value
@@ -68,6 +71,8 @@ def _check_value(name: str, value: Any, typ: type, field: dataclasses.Field) -> 
         limit = field.metadata.get("max_length", MAX_STRING)
         if len(value) > limit:
             raise InvalidParams(f"'{name}' is longer than {limit} characters.")
+        if not value and field.default is dataclasses.MISSING:
+            raise InvalidParams(f"'{name}' must not be empty.")
     return value
 
 
@@ -78,7 +83,7 @@ def decode(cls: type[T], params: Any) -> T:
     if not isinstance(params, dict):
         raise InvalidParams("'params' must be an object.")
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(k for k in params if k not in known)
+    unknown = sorted((k for k in params if k not in known), key=str)
     if unknown:
         raise InvalidParams(f"Unknown parameter(s): {', '.join(map(str, unknown))}.")
     values = {}

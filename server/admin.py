@@ -11,21 +11,36 @@ from .config import Config
 from .db import Experience, open_engine
 from .ids import new_id
 
-__all__ = ["create_experience", "list_experiences", "SETTING_KEYS"]
+__all__ = ["create_experience", "list_experiences", "check_settings", "SETTING_KEYS"]
 
 #: Per-experience settings an operator may set (SPEC §3).
 SETTING_KEYS = ("Allowed2DGenerations", "Allowed3DGenerations", "SessionTime", "QueueShare",
-                "DefaultStyle", "InputCaching", "CreationTokens")
+                "DefaultStyle", "LikenessThreshold", "InputCaching", "CreationTokens")
+
+
+def check_settings(settings: dict) -> dict:
+    """Refuse settings the queue or the pipeline could not honour."""
+    unknown = set(settings) - set(SETTING_KEYS)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    rules = {
+        "Allowed2DGenerations": lambda v: isinstance(v, int) and v >= 0,
+        "Allowed3DGenerations": lambda v: isinstance(v, int) and v >= 0,
+        "SessionTime": lambda v: isinstance(v, (int, float)) and 0 < v <= 86400,
+        "QueueShare": lambda v: isinstance(v, (int, float)) and 0 < v <= 1000,
+        "LikenessThreshold": lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
+    }
+    for key, ok in rules.items():
+        if key in settings and not ok(settings[key]):
+            raise ValueError(f"invalid {key}: {settings[key]!r}")
+    return settings
 
 
 async def create_experience(config: Config, name: str, settings: dict | None = None) -> tuple[str, str]:
     """Create an experience; returns ``(experience_id, api_key)``.  The key is not stored."""
     from .app import init_database
 
-    settings = {k: v for k, v in (settings or {}).items() if v is not None}
-    unknown = set(settings) - set(SETTING_KEYS)
-    if unknown:
-        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    settings = check_settings({k: v for k, v in (settings or {}).items() if v is not None})
     engine, sessionmaker = open_engine(config.db_url)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     try:

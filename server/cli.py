@@ -43,9 +43,15 @@ def cmd_create_experience(args) -> int:
         "Allowed3DGenerations": args.allowed_3d,
         "SessionTime": args.session_time,
         "QueueShare": args.share,
+        "DefaultStyle": args.default_style,
+        "LikenessThreshold": args.likeness_threshold,
         "InputCaching": True if args.input_caching else None,
     }
-    exp_id, key = asyncio.run(create_experience(_config(args), args.name, settings))
+    try:
+        exp_id, key = asyncio.run(create_experience(_config(args), args.name, settings))
+    except ValueError as exc:
+        print(f"acs: {exc}", file=sys.stderr)
+        return 2
     print(f"experience {exp_id} ({args.name}) created; its API key (shown once):", file=sys.stderr)
     print(key)
     return 0
@@ -75,6 +81,50 @@ def cmd_sim(args) -> int:
     report = asyncio.run(run_sim(args.url, args.api_key, args.players, timeout=args.timeout, photo=photo))
     print(json.dumps(report, indent=2))
     return 0 if report["succeeded"] == args.players else 1
+
+
+def cmd_preview(args) -> int:
+    """The 2D pipeline without a server: writes preview.png, thumbnail.png, report.json, features.msgpack."""
+    from generation.preview import make_preview
+    from schemas.errors import AcsError
+
+    from .jobs import pack_features
+
+    config = Config.from_env()
+    try:
+        data = Path(args.photo).read_bytes()
+    except OSError as exc:
+        return _refuse(args, "FileNotFound", f"Cannot read {args.photo}: {exc.strerror}.")
+    try:
+        result = make_preview(data, text_prompt=args.prompt, style=args.style, size=args.size,
+                              backend=args.backend or config.style_backend,
+                              diffusion_model=config.diffusion_model)
+    except AcsError as err:
+        return _refuse(args, err.code, err.message)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "preview.png").write_bytes(result.png)
+    (out / "thumbnail.png").write_bytes(result.thumbnail_png)
+    (out / "features.msgpack").write_bytes(pack_features(result.landmarks, result.skin_rgb, result.hair_rgb))
+    (out / "report.json").write_text(json.dumps(result.report, indent=2))
+    if args.json:
+        print(json.dumps(result.report))
+    else:
+        r = result.report
+        print(f"{out / 'preview.png'}: style={r['style']} faces={r['face_count']} "
+              f"quality={r['input_quality_score']} likeness={r['likeness_score']} "
+              f"total={r['timings_ms']['total']:.0f} ms")
+        for warning in r["validation_warnings"]:
+            print(f"warning: {warning}")
+    return 0
+
+
+def _refuse(args, code: str, message: str) -> int:
+    if args.json:
+        print(json.dumps({"error": {"code": code, "message": message}}))
+    else:
+        print(f"{code}: {message}", file=sys.stderr)
+    return 2
 
 
 def cmd_schema(args) -> int:
@@ -113,6 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600.0)
     p.set_defaults(func=cmd_sim)
 
+    p = sub.add_parser("preview", help="run the 2D preview pipeline on a photo, without a server")
+    p.add_argument("photo")
+    p.add_argument("--prompt")
+    p.add_argument("--style")
+    p.add_argument("--size", type=int, default=800, help="preview edge in pixels (800, or 1200 high-res)")
+    p.add_argument("--backend", choices=("procedural", "diffusion"))
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--json", action="store_true", help="print the report (or the refusal) as JSON")
+    p.set_defaults(func=cmd_preview)
+
     p = sub.add_parser("schema", help="print the JSON Schema of every method")
     p.set_defaults(func=cmd_schema)
 
@@ -124,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allowed-3d", type=int)
     p.add_argument("--session-time", type=float)
     p.add_argument("--share", type=float, help="queue share relative to other experiences (default 1)")
+    p.add_argument("--default-style", help="style of previews that name none (default game_avatar)")
+    p.add_argument("--likeness-threshold", type=float,
+                   help="likeness score below which a preview is retried (default 0.75 photoreal, 0.60 stylised)")
     p.add_argument("--input-caching", action="store_true", help="keep selfies 24 h after the session")
     p.set_defaults(func=cmd_create_experience)
     p = admin.add_parser("list-experiences")

@@ -11,7 +11,9 @@
 | ``ACS_ALLOWED_2D`` / ``ACS_ALLOWED_3D`` | defaults per session | ``5`` / ``1`` |
 | ``ACS_DISCONNECT_GRACE`` | ``disconnect_grace`` | ``30`` s |
 | ``ACS_TOKEN_TTL`` | ``token_ttl`` | ``3600`` s |
-| ``ACS_PREVIEW_SIZE`` | ``preview_size`` | ``512`` px |
+| ``ACS_PREVIEW_SIZE`` | ``preview_size`` | ``800`` px (``1200`` with ``HighRes``) |
+| ``ACS_STYLE_BACKEND`` | ``style_backend`` | ``procedural`` (or ``diffusion``) |
+| ``ACS_DIFFUSION_MODEL`` | ``diffusion_model`` | none: a local diffusers img2img model directory |
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ class Config:
     allowed_3d: int = 1
     disconnect_grace: float = 30.0
     token_ttl: float = 3600.0
-    preview_size: int = 512
+    preview_size: int = 800
+    high_res_size: int = 1200
+    style_backend: str = "procedural"
+    diffusion_model: str | None = None
     default_hold: float = 120.0
     selfie_timeout: float = 120.0
     publish_timeout: float = 60.0

@@ -87,11 +87,13 @@ class FileRow(Base):
 class Preview(Base):
     __tablename__ = "previews"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    session_id: Mapped[str] = mapped_column(String(40), index=True)
+    #: None for previews made by GenerateAvatar2DPreviewBatch (no session).
+    session_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
     experience_id: Mapped[str] = mapped_column(String(40))
     player_id: Mapped[str] = mapped_column(String(128))
-    file_id: Mapped[str] = mapped_column(String(40))
+    file_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     png_sha: Mapped[str] = mapped_column(String(64))
+    thumb_sha: Mapped[str] = mapped_column(String(64))
     #: msgpack blob with landmarks and sampled colours for the 3D builder.
     features_sha: Mapped[str] = mapped_column(String(64))
     text_prompt: Mapped[str | None] = mapped_column(String(500), nullable=True)

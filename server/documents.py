@@ -6,6 +6,10 @@ restart resumes every document at its last acknowledged version.  The server
 orders batches: each accepted batch gets the next version, is persisted, acked
 to its sender and relayed, with its version, to every other copy.  Copies
 apply batches in version order and therefore converge.
+
+Applying ops and encoding snapshots run in a thread, and a batch's pixel work
+is capped, so one large edit cannot stall the event loop.  Documents nobody
+holds open are dropped from memory and replayed from the database when needed.
 """
 
 from __future__ import annotations
@@ -16,15 +20,19 @@ from dataclasses import dataclass, field
 import msgpack
 from sqlalchemy import select
 
-from meshes import Avatar, apply_ops
-from schemas.errors import InvalidParams
+from meshes import Avatar, apply_ops, ops_cost
+from schemas.errors import Conflict, InvalidParams
 
 from .db import EditOp, Generation
 from .hub import Connection, Hub
 
-__all__ = ["LiveDocument", "Documents", "MAX_OPS_PER_BATCH"]
+__all__ = ["LiveDocument", "Documents", "MAX_OPS_PER_BATCH", "MAX_PIXELS_PER_BATCH"]
 
 MAX_OPS_PER_BATCH = 1024
+#: Pixels one batch may touch (four 1024² images' worth).
+MAX_PIXELS_PER_BATCH = 4 * 1024 * 1024
+#: Documents kept in memory with no socket subscribed (HTTP-only callers).
+MAX_IDLE_DOCUMENTS = 32
 
 
 @dataclass(eq=False)
@@ -32,6 +40,9 @@ class LiveDocument:
     generation_id: str
     avatar: Avatar
     version: int
+    published: bool = False
+    #: Set while PromptCreateAvatarAsync exports this document; edits wait for the outcome.
+    publishing: bool = False
     subscribers: set = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: (version, Avatar.to_wire("PNG"), content hash) of the last bundle handed out.
@@ -50,6 +61,12 @@ class LiveDocument:
             self._bundle = (self.version, wire, self.avatar.content_hash())
         return self._bundle[1], self._bundle[2]
 
+    def check_editable(self) -> None:
+        if self.published:
+            raise Conflict("This avatar is published; published bundles are immutable.", code="AlreadyPublished")
+        if self.publishing:
+            raise Conflict("This avatar is being published; wait for the result.", code="PublishInProgress")
+
 
 class Documents:
     def __init__(self, *, db, blobs, hub: Hub, clock):
@@ -64,26 +81,36 @@ class Documents:
         doc = self._docs.get(gen.id)
         if doc is not None:
             return doc
-        async with self._loading.setdefault(gen.id, asyncio.Lock()):
-            if gen.id in self._docs:
-                return self._docs[gen.id]
-            base = await self.blobs.get(gen.document_sha)
-            async with self.db() as db:
-                rows = (await db.scalars(select(EditOp).where(EditOp.generation_id == gen.id)
-                                         .order_by(EditOp.version))).all()
-            batches = [msgpack.unpackb(r.ops, raw=False) for r in rows]
-            avatar = await asyncio.to_thread(_replay, base, batches)
-            doc = LiveDocument(gen.id, avatar, rows[-1].version if rows else 0)
-            self._docs[gen.id] = doc
-            return doc
+        lock = self._loading.setdefault(gen.id, asyncio.Lock())
+        async with lock:
+            if gen.id not in self._docs:
+                base = await self.blobs.get(gen.document_sha)
+                async with self.db() as db:
+                    rows = (await db.scalars(select(EditOp).where(EditOp.generation_id == gen.id)
+                                             .order_by(EditOp.version))).all()
+                batches = [msgpack.unpackb(r.ops, raw=False) for r in rows]
+                avatar = await asyncio.to_thread(_replay, base, batches)
+                self._evict_idle()
+                self._docs[gen.id] = LiveDocument(gen.id, avatar, rows[-1].version if rows else 0,
+                                                  published=gen.published_bundle_id is not None)
+        self._loading.pop(gen.id, None)
+        return self._docs[gen.id]
 
     def subscribe(self, doc: LiveDocument, conn: Connection | None) -> None:
         if conn is not None:
             doc.subscribers.add(conn)
 
     def unsubscribe_everywhere(self, conn: Connection) -> None:
-        for doc in self._docs.values():
-            doc.subscribers.discard(conn)
+        for gen_id, doc in list(self._docs.items()):
+            if conn in doc.subscribers:
+                doc.subscribers.discard(conn)
+                if not doc.subscribers and not doc.lock.locked() and not doc.publishing:
+                    del self._docs[gen_id]  # replayed from the database when opened again
+
+    def _evict_idle(self) -> None:
+        idle = [g for g, d in self._docs.items() if not d.subscribers and not d.lock.locked() and not d.publishing]
+        for gen_id in idle[: max(0, len(idle) - MAX_IDLE_DOCUMENTS + 1)]:
+            del self._docs[gen_id]
 
     async def apply(self, doc: LiveDocument, ops: list, origin: Connection | None, role: str) -> int:
         """Validate and apply one batch; returns its version.  All or nothing."""
@@ -92,7 +119,11 @@ class Documents:
         if len(ops) > MAX_OPS_PER_BATCH:
             raise InvalidParams(f"At most {MAX_OPS_PER_BATCH} ops per batch.")
         async with doc.lock:
-            apply_ops(doc.avatar, ops)  # raises InvalidEdit and changes nothing
+            doc.check_editable()
+            if ops_cost(doc.avatar, ops) > MAX_PIXELS_PER_BATCH:
+                raise InvalidParams(f"This batch would touch more than {MAX_PIXELS_PER_BATCH} pixels; "
+                                    "split it into smaller batches.")
+            await asyncio.to_thread(apply_ops, doc.avatar, ops)  # raises InvalidEdit, changes nothing
             doc.version += 1
             try:
                 async with self.db.begin() as db:

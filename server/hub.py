@@ -4,7 +4,8 @@ The hub knows which sockets belong to which experience (game servers) and to
 which player (game clients), and pushes ``{"event": E, "data": ...}`` frames to
 them.  Events for an experience with no game server connected are kept in a
 bounded backlog and delivered when one connects, so a ``SessionReady`` is not
-lost to a reconnecting game server.
+lost to a reconnecting game server.  The backlog lives in memory: after a server
+restart a game server recovers with ``GetSessionRequest``.
 """
 
 from __future__ import annotations

@@ -72,12 +72,14 @@ def probe_job(data: bytes) -> dict:
     return probe_photo(data)
 
 
-def preview_job(data: bytes, text_prompt: str | None, style: str | None, size: int) -> dict:
+def preview_job(data: bytes, options: dict) -> dict:
+    """``options`` are make_preview's keywords (text_prompt, style, size, backend, ...)."""
     from generation.preview import make_preview
 
-    result = make_preview(data, text_prompt=text_prompt, style=style, size=size)
+    result = make_preview(data, **options)
     return {
         "png": result.png,
+        "thumbnail": result.thumbnail_png,
         "report": result.report,
         "features": pack_features(result.landmarks, result.skin_rgb, result.hair_rgb),
     }
@@ -130,14 +132,16 @@ class JobPool:
 
     async def run(self, fn, *args):
         loop = asyncio.get_running_loop()
+        executor = self._executor
         try:
-            return await loop.run_in_executor(self._executor, fn, *args)
+            return await loop.run_in_executor(executor, fn, *args)
         except AcsError:
             raise
         except BrokenProcessPool as exc:
-            log.error("generation worker died; restarting the pool")
-            if self._owned:
-                self._executor.shutdown(wait=False, cancel_futures=True)
+            # Several jobs see the same broken pool; only the first replaces it.
+            if self._owned and executor is self._executor:
+                log.error("generation worker died; restarting the pool")
+                executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._new_executor()
             raise GenerationFailed("The generation worker stopped unexpectedly; try again.") from exc
         except Exception as exc:

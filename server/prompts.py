@@ -24,6 +24,8 @@ class Pending:
     experience_id: str
     player_id: str
     session_id: str | None
+    #: "selfie" or "publish": an answer to one kind never resolves the other.
+    kind: str
     future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -31,18 +33,19 @@ class Prompts:
     def __init__(self) -> None:
         self._pending: dict[str, Pending] = {}
 
-    def open(self, prompt_id: str, experience_id: str, player_id: str,
+    def open(self, prompt_id: str, experience_id: str, player_id: str, *, kind: str,
              session_id: str | None = None) -> Pending:
         for p in self._pending.values():
             if p.session_id and p.session_id == session_id:
                 raise Conflict("A selfie prompt is already open for this session.",
                                code="GenerationInProgress")
-        pending = Pending(prompt_id, experience_id, player_id, session_id)
+        pending = Pending(prompt_id, experience_id, player_id, session_id, kind)
         self._pending[prompt_id] = pending
         return pending
 
-    def get(self, prompt_id: str) -> Pending | None:
-        return self._pending.get(prompt_id)
+    def get(self, prompt_id: str, *, kind: str) -> Pending | None:
+        p = self._pending.get(prompt_id)
+        return p if p is not None and p.kind == kind else None
 
     def resolve(self, prompt_id: str, value: Any) -> bool:
         p = self._pending.get(prompt_id)

@@ -18,8 +18,8 @@ Rules implemented here:
   release times estimated from measured session hold times.
 * Quotas are reservations: :meth:`reserve` before a job, :meth:`commit` when it
   produced a result, :meth:`release` when it was refused or crashed.  Both are
-  idempotent per job id, so a retried job is never charged twice and refused
-  input is never charged.
+  idempotent per job id, so a job is charged at most once, only when it
+  succeeds, and refused input is never charged.
 """
 
 from __future__ import annotations
@@ -185,6 +185,8 @@ class SessionQueue:
 
     def request(self, req: QueuedRequest, now: float) -> list[Event]:
         """Queue a request; it may start at once if a slot is free."""
+        if not req.share > 0:
+            raise ValueError(f"queue share must be positive, not {req.share!r}")
         if req.request_id in self._requests:
             raise Conflict("That request is already queued.", code="RequestAlreadyQueued")
         for other in self._requests.values():

@@ -91,6 +91,10 @@ class SessionService:
                                       .order_by(SessionRow.ended_at.desc()).limit(50))).all()
         async with self.lock:
             self.core.restore(sessions, queued, [e - s for s, e in reversed(ended)])
+            # Every client socket went with the old process: restored sessions get the
+            # disconnect grace period, cleared as soon as their player reconnects.
+            for s in sessions:
+                self.core.player_disconnected(s.session_id, self.clock(), self.config.disconnect_grace)
             await self._dispatch(self.core.fill(self.clock()))
         self._task = asyncio.create_task(self._deadline_loop(), name="session-deadlines")
         log.info("session queue restored: %d active, %d queued", len(sessions), len(queued))
@@ -163,18 +167,30 @@ class SessionService:
         async with self.lock:
             self.core.reserve(session_id, kind, job_id)
 
-    async def commit(self, session_id: str, job_id: str) -> None:
-        """Charge the job, persisting the new counters before any session end."""
+    async def commit(self, session_id: str, job_id: str, write: Callable[[object], None]) -> None:
+        """Store a job's result (``write(db)`` adds its rows) and charge it in one transaction.
+
+        A session that ended while the job ran still gets the result stored, uncharged.
+        """
         async with self.lock:
             s = self.core.sessions.get(session_id)
-            if s is None or job_id not in s.reserved:
-                return
-            kind = s.reserved[job_id]
-            used = {"used_2d": s.used_2d + (kind == "2d"), "used_3d": s.used_3d + (kind == "3d")}
+            charged = s is not None and job_id in s.reserved
             async with self.db.begin() as db:
-                await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**used))
-            await self._dispatch(self.core.commit(session_id, job_id, self.clock()))
+                write(db)
+                if charged:
+                    kind = s.reserved[job_id]
+                    await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(
+                        used_2d=s.used_2d + (kind == "2d"), used_3d=s.used_3d + (kind == "3d")))
+            if charged:
+                await self._dispatch(self.core.commit(session_id, job_id, self.clock()))
         self._wake.set()
+
+    @contextlib.asynccontextmanager
+    async def while_active(self, session_id: str):
+        """Hold the queue lock while ``session_id`` is active, so it cannot end meanwhile."""
+        async with self.lock:
+            self.core.session(session_id)  # raises SessionNotActive
+            yield
 
     async def release(self, session_id: str, job_id: str) -> None:
         async with self.lock:

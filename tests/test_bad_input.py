@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import websockets
 
 from client_sim.connection import Connection, RemoteError
 from client_sim.sdk import GameClient, GameServer
@@ -126,13 +127,24 @@ async def test_quota_refused_input_is_not_charged_and_third_preview_is_refused(w
     with pytest.raises(RemoteError) as err:
         await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": good["FileId"]})
     assert err.value.code == "Allowed2DGenerationsExceeded"
-    world["preview"] = ok[0]["PreviewId"]
 
 
-async def test_other_players_and_experiences_ids(world):
-    preview_id = world.get("preview")
-    assert preview_id, "runs after the quota test, which makes a preview"
-    # Another player of the same experience: 403.
+async def test_other_players_and_experiences_ids(tmp_path, executor, astronaut_jpeg):
+    key_a, key_b = await new_experience(tmp_path, "A"), await new_experience(tmp_path, "B")
+    async with running_server(tmp_path, executor) as srv:
+        async with GameServer(srv.url, key_a) as gs:
+            ready = asyncio.Future()
+            await gs.RequestAvatarGenerationSessionAsync("alice", ready.set_result)
+            sid = (await asyncio.wait_for(ready, 30))["SessionId"]
+            alice, mallory = await gs.CreatePlayerToken("alice"), await gs.CreatePlayerToken("mallory")
+            _, up = await Http(srv.url, alice).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
+            preview_id = (await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"]}))[
+                "PreviewId"]
+        world = {"url": srv.url, "alice": alice, "mallory": mallory, "key_b": key_b, "session": sid}
+        await _check_other_callers(world, preview_id)
+
+
+async def _check_other_callers(world, preview_id):    # Another player of the same experience: 403.
     with pytest.raises(RemoteError) as err:
         async with GameClient(world["url"], world["mallory"]) as mallory:
             await mallory.LoadAvatar2DPreviewAsync(preview_id)
@@ -156,6 +168,18 @@ async def test_server_still_healthy(world):
     assert status == 200 and b'"ok": true' in body
 
 
-async def test_raw_connection_without_credentials_is_refused(world):
-    with pytest.raises(Exception):
+async def test_websocket_without_credentials_is_refused_with_401(world):
+    with pytest.raises(websockets.InvalidStatus) as err:
         await Connection(world["url"], "").connect()
+    assert err.value.response.status_code == 401
+
+
+async def test_oversized_numbers_and_nesting_are_400_not_500(world):
+    http = Http(world["url"], world["key_a"])
+    for body in (b'{"PlayerId": 1' + b"0" * 5000 + b"}", b"[" * 100000, b'{"PlayerId": "p", "TtlSeconds": 1e400}'):
+        status, reply = await http.rpc("CreatePlayerToken", raw=body)
+        assert status == 400, reply
+    status, reply = await http.rpc("CreatePlayerToken", {"PlayerId": "p", "TtlSeconds": 10 ** 12})
+    assert status == 400 and "TtlSeconds" in reply["error"]["message"]
+    status, reply = await http.rpc("CreatePlayerToken", {"PlayerId": ""})
+    assert status == 400 and "empty" in reply["error"]["message"]

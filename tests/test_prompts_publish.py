@@ -85,3 +85,62 @@ async def test_publish_declined_out_of_sync_timeout_then_success(tmp_path, execu
             status, _ = await Http(srv.url, other).get(f"/v1/published/{result['BundleId']}.glb")
             assert status == 404
             await client.close()
+
+
+async def test_concurrent_publish_upload_after_end_and_oversized_batch(tmp_path, executor, astronaut_jpeg):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor) as srv:
+        async with GameServer(srv.url, key) as gs:
+            ready = asyncio.Future()
+            await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
+            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+
+            async def confirm(_prompt):
+                return True
+
+            client = await GameClient(srv.url, await gs.CreatePlayerToken("p"), confirm_publish=confirm).connect()
+            _, up = await Http(srv.url, client.token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
+            pre = await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"]})
+            gen_id = await gs.GenerateAvatarAsync({"SessionId": sid, "PreviewId": pre["PreviewId"]})
+            server_copy = await gs.LoadGeneratedAvatarAsync(gen_id)
+            await client.LoadGeneratedAvatarAsync(gen_id)
+
+            # One batch that would repaint the head a thousand times is refused before any work.
+            huge = [{"op": "DrawCircle", "Image": "Head", "Center": [10, 10], "Radius": 4096,
+                     "Color": [1.0, 0.0, 0.0], "Transparency": 0.0}] * 1024
+            with pytest.raises(RemoteError) as err:
+                await server_copy.edit(huge)
+            assert err.value.code == "InvalidParams" and "pixels" in err.value.message
+
+            # Two publishes of one generation at once: exactly one bundle.
+            results = await asyncio.gather(gs.PromptCreateAvatarAsync(None, "p", server_copy),
+                                           gs.PromptCreateAvatarAsync(None, "p", server_copy),
+                                           return_exceptions=True)
+            wins = [r for r in results if isinstance(r, dict) and r["Result"] == "Success"]
+            losses = [r for r in results if isinstance(r, RemoteError)]
+            assert len(wins) == 1 and [e.code for e in losses] in (["AlreadyPublished"], ["PublishInProgress"])
+            status, listing = await Http(srv.url, key).get("/v1/published")
+            assert status == 200 and listing.count(b'"BundleId"') == 1
+            await client.close()
+
+        # A selfie that arrives after its session ended is refused and not kept.
+        async with GameServer(srv.url, key) as gs:
+            ready = asyncio.Future()
+            await gs.RequestAvatarGenerationSessionAsync("q", ready.set_result)
+            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+            prompts = asyncio.Queue()
+
+            async def hold_photo(prompt):
+                await prompts.put(prompt)
+                await asyncio.Event().wait()  # the player dawdles; the upload comes by hand below
+
+            token = await gs.CreatePlayerToken("q")
+            async with GameClient(srv.url, token, choose_photo=hold_photo):
+                select = asyncio.ensure_future(gs.PromptSelectAvatarGenerationImageAsync(sid))
+                prompt = await asyncio.wait_for(prompts.get(), 10)
+                await gs.EndSession(sid, "Exit")
+                with pytest.raises(RemoteError) as err:
+                    await select
+                assert err.value.code == "SessionNotActive"
+            status, body = await Http(srv.url, token).upload(f"/v1/files/{prompt['FileId']}", astronaut_jpeg)
+            assert status == 409 and body["error"]["code"] == "SessionNotActive"

@@ -3,4 +3,4 @@
 Importing this package registers every handler in ``server.service.HANDLERS``.
 """
 
-from . import avatars, previews, publish, sessions  # noqa: F401
+from . import avatars, batch, previews, publish, sessions  # noqa: F401

@@ -6,7 +6,7 @@ import asyncio
 
 from meshes import GetValidationRules, validate_full_body
 from schemas import methods as m
-from schemas.errors import Conflict, InvalidParams, NotFound
+from schemas.errors import InvalidParams, NotFound
 
 from ..db import Generation, Preview
 from ..ids import new_id
@@ -36,15 +36,13 @@ async def generate_avatar(svc: Service, call: Call, p: m.GenerateAvatarAsync) ->
         await call.progress(0.9, "Saving")
         doc_sha = await svc.blobs.put(out["document"])
         glb_sha = await svc.blobs.put(out["glb"])
-        async with svc.db.begin() as db:
-            db.add(Generation(id=generation_id, session_id=session.session_id,
-                              experience_id=session.experience_id, player_id=session.player_id,
-                              preview_id=preview.id, document_sha=doc_sha, glb_sha=glb_sha,
-                              description=out["description"], created_at=svc.clock()))
+        row = Generation(id=generation_id, session_id=session.session_id, experience_id=session.experience_id,
+                         player_id=session.player_id, preview_id=preview.id, document_sha=doc_sha,
+                         glb_sha=glb_sha, description=out["description"], created_at=svc.clock())
+        await asyncio.shield(svc.sessions.commit(session.session_id, generation_id, lambda db: db.add(row)))
     except BaseException:
-        await svc.sessions.release(session.session_id, generation_id)
+        await asyncio.shield(svc.sessions.release(session.session_id, generation_id))
         raise
-    await svc.sessions.commit(session.session_id, generation_id)
     await call.progress(1.0, "Done")
     return {"GenerationId": generation_id}
 
@@ -73,8 +71,6 @@ async def load_avatar(svc: Service, call: Call, p: m.LoadGeneratedAvatarAsync) -
 @method("ApplyEdits")
 async def apply_edits(svc: Service, call: Call, p: m.ApplyEdits) -> dict:
     gen = await owned_generation(svc, call, p.GenerationId)
-    if gen.published_bundle_id:
-        raise Conflict("This avatar is published; published bundles are immutable.", code="AlreadyPublished")
     doc = await svc.documents.open(gen)
     if p.BaseVersion < 0 or p.BaseVersion > doc.version:
         raise InvalidParams(f"BaseVersion {p.BaseVersion} is not a version of this document "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import struct
 
+from sqlalchemy import update
+
 
 from schemas import methods as m
 from schemas.errors import AcsError, Conflict, InputRejected, InvalidParams, NotFound
@@ -43,7 +45,8 @@ async def prompt_select_image(svc: Service, call: Call, p: m.PromptSelectAvatarG
     async with svc.db.begin() as db:
         db.add(FileRow(id=file_id, session_id=session.session_id, experience_id=session.experience_id,
                        player_id=session.player_id, state="Pending", created_at=svc.clock()))
-    pending = svc.prompts.open(file_id, session.experience_id, session.player_id, session.session_id)
+    pending = svc.prompts.open(file_id, session.experience_id, session.player_id, kind="selfie",
+                               session_id=session.session_id)
     await svc.hub.to_player(session.experience_id, session.player_id, "PromptSelectImage", {
         "SessionId": session.session_id, "FileId": file_id, "UploadUrl": f"/v1/files/{file_id}",
     })
@@ -60,11 +63,12 @@ async def respond_select_image(svc: Service, call: Call, p: m.RespondPromptSelec
     reason = p.Reason or "SelfieConsentDenied"
     if reason not in SELFIE_REFUSALS:
         raise InvalidParams(f"Reason must be one of {', '.join(SELFIE_REFUSALS)}.")
-    pending = svc.prompts.get(p.FileId)
-    svc.check_owner(pending, call.principal, "selfie prompt")
+    svc.check_owner(svc.prompts.get(p.FileId, kind="selfie"), call.principal, "selfie prompt")
     async with svc.db.begin() as db:
-        row = await db.get(FileRow, p.FileId)
-        row.state = "Declined"
+        declined = (await db.execute(update(FileRow).where(FileRow.id == p.FileId, FileRow.state == "Pending")
+                                     .values(state="Declined"))).rowcount
+    if not declined:
+        raise Conflict("That selfie was already uploaded.", code="FileNotPending")
     svc.prompts.fail(p.FileId, Conflict(SELFIE_REFUSALS[reason], code=reason))
     return {"FileId": p.FileId}
 
@@ -75,28 +79,71 @@ async def accept_upload(svc: Service, call: Call, file_id: str | None, session_i
     if file_id:
         async with svc.db() as db:
             row = svc.check_owner(await db.get(FileRow, file_id), call.principal, "file")
-        if row.state != "Pending":
-            raise Conflict("That file was already uploaded or declined.", code="FileNotPending")
+        session_id = row.session_id
     elif session_id:
-        session = svc.check_owner(svc.sessions.core.session(session_id), call.principal, "session")
-        row = None
+        svc.check_owner(svc.sessions.core.session(session_id), call.principal, "session")
     else:
         raise InvalidParams("Upload to /v1/files/{FileId} or pass ?SessionId=.")
     info = await svc.pool.run(probe_job, data)  # typed refusal on bad input; nothing stored
-    sha = await svc.blobs.put(data)
-    async with svc.db.begin() as db:
-        if row is None:
-            file_id = new_id("file")
-            db.add(FileRow(id=file_id, session_id=session.session_id, experience_id=session.experience_id,
-                           player_id=session.player_id, state="Uploaded", sha256=sha,
-                           content_type=info["format"], width=info["width"], height=info["height"],
-                           created_at=svc.clock()))
-        else:
-            row = await db.get(FileRow, file_id)
-            row.state, row.sha256 = "Uploaded", sha
+    # Checked again under the queue lock: a session that ended meanwhile has already
+    # had its selfies deleted, so this one must not be kept.
+    async with svc.sessions.while_active(session_id):
+        session = svc.sessions.core.session(session_id)
+        async with svc.db.begin() as db:
+            if file_id:
+                row = await db.get(FileRow, file_id)
+                if row.state != "Pending":
+                    raise Conflict("That file was already uploaded or declined.", code="FileNotPending")
+            else:
+                file_id = new_id("file")
+                row = FileRow(id=file_id, session_id=session_id, experience_id=session.experience_id,
+                              player_id=session.player_id, created_at=svc.clock())
+                db.add(row)
+            row.state, row.sha256 = "Uploaded", await svc.blobs.put(data)
             row.content_type, row.width, row.height = info["format"], info["width"], info["height"]
     svc.prompts.resolve(file_id, file_id)
     return {"FileId": file_id, "Format": info["format"], "Width": info["width"], "Height": info["height"]}
+
+
+def preview_options(svc: Service, exp, p, session_id: str | None) -> dict:
+    """make_preview's keywords from the call, the experience's settings and the server config."""
+    if p.TextPrompt and len(p.TextPrompt) > MAX_PROMPT:
+        raise InputRejected(f"The text prompt is longer than {MAX_PROMPT} characters.",
+                            code="PromptTooLong", status=400)
+    palette = None
+    if p.Palette is not None:
+        ok = all(isinstance(c, list) and len(c) == 3 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in c) for c in p.Palette)
+        if not ok or not 1 <= len(p.Palette) <= 4:
+            raise InvalidParams("'Palette' must be 1 to 4 colours, each [r, g, b] with integers 0..255.")
+        palette = [tuple(c) for c in p.Palette]
+    settings = exp.settings or {}
+    return {
+        "text_prompt": p.TextPrompt,
+        "style": p.Style or settings.get("DefaultStyle"),
+        "size": svc.config.high_res_size if p.HighRes else svc.config.preview_size,
+        "palette": palette,
+        "likeness_threshold": settings.get("LikenessThreshold"),
+        "session_id": session_id,
+        "backend": svc.config.style_backend,
+        "diffusion_model": svc.config.diffusion_model,
+    }
+
+
+async def store_preview(svc: Service, out: dict, preview_id: str, **row) -> None:
+    """Blobs first, then the row (with the session's charge, if any), so a row never
+    points at a missing blob and a stored preview is charged exactly once."""
+    png_sha, thumb_sha, features_sha = [await svc.blobs.put(out[k]) for k in ("png", "thumbnail", "features")]
+
+    def write(db) -> None:
+        db.add(Preview(id=preview_id, png_sha=png_sha, thumb_sha=thumb_sha, features_sha=features_sha,
+                       report=out["report"], created_at=svc.clock(), **row))
+
+    if row["session_id"] is None:
+        async with svc.db.begin() as db:
+            write(db)
+    else:
+        await asyncio.shield(svc.sessions.commit(row["session_id"], preview_id, write))
 
 
 @method("GenerateAvatar2DPreviewAsync")
@@ -106,28 +153,21 @@ async def generate_preview(svc: Service, call: Call, p: m.GenerateAvatar2DPrevie
         f = svc.check_owner(await db.get(FileRow, p.FileId), call.principal, "file")
     if f.session_id != session.session_id or f.state != "Uploaded":
         raise NotFound("No uploaded selfie with that FileId in this session.", code="FileNotFound")
-    if p.TextPrompt and len(p.TextPrompt) > MAX_PROMPT:
-        raise InputRejected(f"The text prompt is longer than {MAX_PROMPT} characters.",
-                            code="PromptTooLong", status=400)
+    options = preview_options(svc, await svc.experience(call.principal), p, session.session_id)
     preview_id = new_id("pre")
     await svc.sessions.reserve(session.session_id, "2d", preview_id)
     try:
         await call.progress(0.0, "Queued")
         photo = await svc.blobs.get(f.sha256)
         await call.progress(0.1, "Stylizing")
-        out = await svc.pool.run(preview_job, photo, p.TextPrompt, p.Style, svc.config.preview_size)
+        out = await svc.pool.run(preview_job, photo, options)
         await call.progress(0.9, "Saving")
-        png_sha = await svc.blobs.put(out["png"])
-        features_sha = await svc.blobs.put(out["features"])
-        async with svc.db.begin() as db:
-            db.add(Preview(id=preview_id, session_id=session.session_id, experience_id=session.experience_id,
-                           player_id=session.player_id, file_id=f.id, png_sha=png_sha,
-                           features_sha=features_sha, text_prompt=p.TextPrompt, report=out["report"],
-                           created_at=svc.clock()))
+        await store_preview(svc, out, preview_id, session_id=session.session_id,
+                            experience_id=session.experience_id, player_id=session.player_id,
+                            file_id=f.id, text_prompt=p.TextPrompt)
     except BaseException:
-        await svc.sessions.release(session.session_id, preview_id)
+        await asyncio.shield(svc.sessions.release(session.session_id, preview_id))
         raise
-    await svc.sessions.commit(session.session_id, preview_id)
     await call.progress(1.0, "Done")
     return {"PreviewId": preview_id, **out["report"]}
 
@@ -139,13 +179,13 @@ async def load_preview(svc: Service, call: Call, p: m.LoadAvatar2DPreviewAsync) 
     png = await svc.blobs.get(row.png_sha)
     width, height = png_size(png)
     return {"PreviewId": row.id, "Image": png, "Width": width, "Height": height,
-            "Url": f"/v1/previews/{row.id}.png"}
+            "Url": f"/v1/previews/{row.id}.png", "ThumbnailUrl": f"/v1/previews/{row.id}/thumbnail.png"}
 
 
-async def preview_png(svc: Service, call: Call, preview_id: str) -> bytes:
+async def preview_png(svc: Service, call: Call, preview_id: str, *, thumbnail: bool = False) -> bytes:
     async with svc.db() as db:
         row = svc.check_owner(await db.get(Preview, preview_id), call.principal, "preview")
-    return await svc.blobs.get(row.png_sha)
+    return await svc.blobs.get(row.thumb_sha if thumbnail else row.png_sha)
 
 
 __all__ = ["accept_upload", "preview_png", "png_size"]

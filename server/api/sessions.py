@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
+from schemas.errors import InvalidParams
+
 from schemas import methods as m
 
 from ..db import Player
@@ -14,6 +16,8 @@ from ..service import Call, Service, method
 async def create_player_token(svc: Service, call: Call, p: m.CreatePlayerToken) -> dict:
     exp_id = call.principal.experience_id
     now = svc.clock()
+    if p.TtlSeconds is not None and not 1 <= p.TtlSeconds <= svc.tokens.max_ttl:
+        raise InvalidParams(f"'TtlSeconds' must be between 1 and {svc.tokens.max_ttl:.0f}.")
     ttl = float(p.TtlSeconds) if p.TtlSeconds else svc.config.token_ttl
     token, expires = svc.tokens.issue(exp_id, p.PlayerId, now, ttl)
     try:

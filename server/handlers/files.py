@@ -5,8 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
+from schemas import decode
 from schemas.errors import InputRejected, InvalidParams
+from schemas.methods import GenerateAvatar2DPreviewBatch
 
+from ..api.batch import MAX_BATCH, run_batch
 from ..api.previews import accept_upload, preview_png
 from ..config import MAX_UPLOAD_BYTES
 from ..db import Generation, Published
@@ -66,6 +69,36 @@ async def get_preview(request: web.Request) -> web.Response:
     call = await caller(request)
     png = await preview_png(request.app[SERVICE], call, request.match_info["preview_id"])
     return web.Response(body=png, content_type="image/png")
+
+
+@routes.get("/v1/previews/{preview_id}/thumbnail.png")
+async def get_thumbnail(request: web.Request) -> web.Response:
+    call = await caller(request)
+    png = await preview_png(request.app[SERVICE], call, request.match_info["preview_id"], thumbnail=True)
+    return web.Response(body=png, content_type="image/png")
+
+
+@routes.post("/v1/previews/batch")
+async def preview_batch(request: web.Request) -> web.Response:
+    """GenerateAvatar2DPreviewBatch as multipart: repeated ``photo`` files plus
+    ``Style``, ``TextPrompt``, ``HighRes`` fields."""
+    call = await caller(request)
+    require(call, "server")
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidParams("Send the photos as multipart/form-data 'photo' fields.")
+    photos, fields = [], {}
+    reader = await request.multipart()
+    async for part in reader:
+        if part.name in ("photo", "file"):
+            if len(photos) == MAX_BATCH:
+                raise InvalidParams(f"At most {MAX_BATCH} photos per batch.")
+            photos.append(await _read_limited(part, MAX_UPLOAD_BYTES))
+        elif part.name in ("Style", "TextPrompt", "HighRes"):
+            fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
+    if "HighRes" in fields:
+        fields["HighRes"] = fields["HighRes"].lower() in ("1", "true", "yes")
+    params = decode(GenerateAvatar2DPreviewBatch, {"Photos": photos, **fields})
+    return json_response({"Results": await run_batch(request.app[SERVICE], call, params.Photos, params)})
 
 
 @routes.get("/v1/generations/{generation_id}.glb")

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from schemas import export_json_schema
 from schemas.errors import InvalidParams
-from schemas.frames import ops_from_json
+from schemas.frames import bytes_from_json
 
 from ..keys import SERVICE
 from .common import caller, json_response
@@ -22,11 +22,9 @@ async def rpc(request: web.Request) -> web.Response:
     body = await request.read()
     try:
         params = json.loads(body) if body.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, absurd numbers, absurd nesting
         raise InvalidParams("The request body must be a JSON object of parameters.") from None
-    if isinstance(params, dict) and "Ops" in params:
-        params["Ops"] = ops_from_json(params["Ops"])
-    result = await request.app[SERVICE].call(call, request.match_info["method"], params)
+    result = await request.app[SERVICE].call(call, request.match_info["method"], bytes_from_json(params))
     return json_response(result)
 
 
