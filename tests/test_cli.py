@@ -34,3 +34,22 @@ def test_schema_command_prints_every_method(tmp_path):
     schema = json.loads(out.stdout)
     assert schema["RequestAvatarGenerationSessionAsync"]["required"] == ["PlayerId"]
     assert "GenerateAvatar2DPreviewAsync" in schema
+
+
+def test_preview_command_json_report_and_refusal(tmp_path, astronaut_jpeg, coffee_jpeg):
+    photo = tmp_path / "selfie.jpg"
+    photo.write_bytes(astronaut_jpeg)
+    out = acs("preview", str(photo), "--style", "anime_character", "--prompt", "blue background banana",
+              "--size", "256", "--out", str(tmp_path / "out"), "--json", data_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["style"] == "anime_character" and report["face_count"] == 1
+    assert any("banana" in w for w in report["validation_warnings"])
+    assert set(report["timings_ms"]) >= {"load", "detect", "style", "qa", "save", "total"}
+    assert (tmp_path / "out" / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == report
+
+    photo.write_bytes(coffee_jpeg)
+    out = acs("preview", str(photo), "--out", str(tmp_path / "out2"), "--json", data_dir=tmp_path)
+    assert out.returncode == 2
+    assert json.loads(out.stdout)["error"]["code"] == "NoFaceDetected"
