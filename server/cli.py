@@ -119,6 +119,58 @@ def cmd_preview(args) -> int:
     return 0
 
 
+def cmd_avatar(args) -> int:
+    """The 3D builder without a server, from a folder written by ``acs preview``."""
+    import time
+
+    from generation.avatar_builder import build_avatar
+    from meshes import export_glb, validate_full_body
+    from schemas.errors import AcsError
+
+    from .jobs import unpack_features
+
+    src = Path(args.preview_dir)
+    try:
+        png = (src / "preview.png").read_bytes()
+        features = unpack_features((src / "features.msgpack").read_bytes())
+        report = json.loads((src / "report.json").read_text()) if (src / "report.json").exists() else {}
+    except (OSError, ValueError) as exc:
+        return _refuse(args, "PreviewNotFound",
+                       f"{src} does not hold a preview made by 'acs preview' ({exc.__class__.__name__}).")
+    try:
+        t0 = time.perf_counter()
+        avatar = build_avatar(png, landmarks=features["landmarks"], skin_rgb=tuple(features["skin_rgb"]),
+                              hair_rgb=tuple(features["hair_rgb"]), text_prompt=args.prompt)
+        t1 = time.perf_counter()
+        glb = export_glb(avatar)
+        t2 = time.perf_counter()
+    except AcsError as err:
+        return _refuse(args, err.code, err.message)
+    ok, reasons = validate_full_body(avatar)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "avatar.glb").write_bytes(glb)
+    (out / "humanoid_description.json").write_text(json.dumps(avatar.description, indent=2))
+    summary = {
+        "Ok": ok,
+        "FailureReasons": reasons,
+        "ContentHash": avatar.content_hash(),
+        "Triangles": {part: avatar.triangle_count(part) for part in avatar.parts},
+        "GlbBytes": len(glb),
+        "PreviewStyle": report.get("style"),
+        "timings_ms": {"build": round((t1 - t0) * 1000, 1), "export": round((t2 - t1) * 1000, 1)},
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{out / 'avatar.glb'}: {len(glb) // 1024} KiB, {sum(summary['Triangles'].values())} triangles, "
+              f"valid={ok}, build {summary['timings_ms']['build']:.0f} ms, export "
+              f"{summary['timings_ms']['export']:.0f} ms")
+        for reason in reasons:
+            print(f"invalid: {reason}")
+    return 0 if ok else 1
+
+
 def _refuse(args, code: str, message: str) -> int:
     if args.json:
         print(json.dumps({"error": {"code": code, "message": message}}))
@@ -172,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print the report (or the refusal) as JSON")
     p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("avatar", help="build the rigged 3D avatar from an 'acs preview' folder, without a server")
+    p.add_argument("preview_dir")
+    p.add_argument("--prompt", help="text prompt (clothing colours)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--json", action="store_true", help="print the summary (or the refusal) as JSON")
+    p.set_defaults(func=cmd_avatar)
 
     p = sub.add_parser("schema", help="print the JSON Schema of every method")
     p.set_defaults(func=cmd_schema)

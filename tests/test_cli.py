@@ -53,3 +53,25 @@ def test_preview_command_json_report_and_refusal(tmp_path, astronaut_jpeg, coffe
     out = acs("preview", str(photo), "--out", str(tmp_path / "out2"), "--json", data_dir=tmp_path)
     assert out.returncode == 2
     assert json.loads(out.stdout)["error"]["code"] == "NoFaceDetected"
+
+
+def test_avatar_command_builds_from_a_preview_folder(tmp_path, astronaut_jpeg):
+    import pygltflib
+
+    photo = tmp_path / "selfie.jpg"
+    photo.write_bytes(astronaut_jpeg)
+    assert acs("preview", str(photo), "--size", "256", "--out", str(tmp_path / "pre"), data_dir=tmp_path).returncode == 0
+    out = acs("avatar", str(tmp_path / "pre"), "--out", str(tmp_path / "av"), "--json", data_dir=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["Ok"] is True and summary["FailureReasons"] == []
+    assert len(summary["Triangles"]) == 15
+    glb = (tmp_path / "av" / "avatar.glb").read_bytes()
+    assert len(glb) == summary["GlbBytes"]
+    gltf = pygltflib.GLTF2.load_from_bytes(glb)
+    assert gltf.skins and len(gltf.skins[0].joints) >= 15
+    description = json.loads((tmp_path / "av" / "humanoid_description.json").read_text())
+    assert len(description["BodyParts"]) == 6
+
+    missing = acs("avatar", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"), "--json", data_dir=tmp_path)
+    assert missing.returncode == 2 and json.loads(missing.stdout)["error"]["code"] == "PreviewNotFound"
