@@ -4,17 +4,17 @@
 returns a :class:`meshes.Avatar` in model-space studs (+Y up, facing −Z, LowerTorso
 bone at the origin), about 5.5 studs tall, standing in an I-pose.
 
-Geometry: every MeshPart is a closed superellipsoid "lathe" (rings × segments grid,
-poles closed with single triangles), optionally tapered; the Head gets a nose bump
-placed (and sized) from the face landmarks.  Triangle counts: Head 3744, each torso
-part 816, each limb part 384 -- inside Roblox's budgets (4000 / 1750 / 1248).
+Geometry: the Head is the player's face -- the 468 face-mesh landmarks on
+MediaPipe's tesselation -- fused into a closed skull with ears and a neck base, with
+seven FACS morph targets (see :mod:`generation.head`; 3256 triangles).  Every other
+MeshPart is a closed superellipsoid "lathe" (rings × segments grid, poles closed with
+single triangles), optionally tapered.  Triangle counts: each torso part 816, each
+limb part 384 -- inside Roblox's budgets (4000 / 1750 / 1248).
 
-Texturing: the Head is split into a front patch (±75° around −Z), planar-mapped onto
-the left half of a 1024×512 texture, and a back patch mapped onto the right half.
-The preview is warped into the face tile with a similarity transform that puts the
-player's eyes and mouth (from the landmarks, or from the aligned-preview defaults)
-on the head's eye and mouth positions; outside the feathered face oval the tile is
-skin, with a hair cap in ``hair_rgb``.  Body parts get 128×128 textures: skin,
+Texturing: the Head texture is 1024×512: a square crop of the preview around the
+face on the left (the face vertices' UVs are their landmarks' positions in it) and
+the skull on the right, skin with a hair cap in ``hair_rgb`` (see
+:func:`generation.avatar_textures.head_texture_from_geo`).  Body parts get 128×128 textures: skin,
 shirt (UpperTorso + sleeves), pants (LowerTorso + legs), shoes.  Colour words in
 ``text_prompt`` ("red shirt", "blue jeans", "white sneakers") pick clothing colours.
 
@@ -31,14 +31,16 @@ import io
 import numpy as np
 from PIL import Image
 
-from generation.avatar_textures import CANON, FACE_TILE, body_texture, face_from_preview, head_texture, rgb01
-from generation.body_geometry import body_part_geo, head_geo
-from generation.body_layout import BODY_SCALE, Shape, accessory_layout, bone_layout, part_layout, rig_attachments
+from generation.avatar_textures import body_texture, head_texture_from_geo, rgb01
+from generation.body_geometry import body_part_geo
+from generation.head import HeadGeo, head_from_landmarks
+from generation.body_layout import (BODY_SCALE, BodyScales, Shape, accessory_layout, apply_body_scales, bone_layout,
+                                   part_layout, rig_attachments)
 from generation.clothing_prompt import DEFAULT_CLOTHING, parse_clothing_prompt
 from generation.skinning import skin_weights
 from meshes.avatar import Avatar
 from meshes.editable_image import EditableImage
-from meshes.editable_mesh import EditableMesh
+from meshes.editable_mesh import EditableMesh, smooth_normals
 from meshes.r15 import BODY_PARTS, BONE_HIERARCHY, PART_NAMES
 from schemas.errors import InputRejected, InvalidParams
 
@@ -82,6 +84,29 @@ def _check_landmarks(lm) -> np.ndarray | None:
     return a
 
 
+# --------------------------------------------------------------------------- head
+
+
+def _head(rgb_img: np.ndarray, lm: np.ndarray | None) -> HeadGeo:
+    if lm is not None:
+        eye_d = np.linalg.norm(lm[[362, 263], :2].mean(0) - lm[[33, 133], :2].mean(0)) * min(rgb_img.shape[:2])
+        if eye_d < 4:
+            raise InputRejected("The face in the preview is too small to texture the head.", code="InvalidLandmarks")
+    return head_from_landmarks(lm)
+
+
+def _head_part(head: HeadGeo, rgb_img: np.ndarray, bones: dict, colors: dict) -> tuple[EditableMesh, EditableImage]:
+    """The Head MeshPart (scaled by BODY_SCALE, skinned, with the FACS morph targets) and its texture."""
+    pos = head.positions * BODY_SCALE
+    joints, weights = skin_weights("Head", pos, bones)
+    mesh = EditableMesh.from_arrays(pos, head.triangles, normals=smooth_normals(pos, head.triangles),
+                                    uvs=head.uvs, joints=joints, weights=weights)
+    for name, deltas in head.morphs.items():
+        mesh.SetMorphTarget(name, deltas * BODY_SCALE)
+    tex = head_texture_from_geo(rgb_img, head, colors["skin"], colors["hair"])
+    return mesh, EditableImage.from_array(tex)
+
+
 # --------------------------------------------------------------------------- main entry
 
 
@@ -92,12 +117,21 @@ def build_avatar(
     skin_rgb: tuple[int, int, int] = (224, 172, 140),
     hair_rgb: tuple[int, int, int] = (60, 40, 30),
     text_prompt: str | None = None,
+    height_scale: float = 1.0,
+    width_scale: float = 1.0,
+    depth_scale: float = 1.0,
+    head_scale: float = 1.0,
+    body_type_scale: float = 0.0,
+    proportion_scale: float = 0.0,
 ) -> Avatar:
     """Build the 15-part R15 avatar for a chosen preview (see module docstring).
 
     ``landmarks``: (478, 3) MediaPipe face-mesh points of the preview, x/y in 0..1
     of the image, z relative depth; when given they place the face on the head,
-    size the nose and the hairline.  Raises :class:`InputRejected` for an
+    size the nose and the hairline.  The six ``*_scale`` arguments are the
+    HumanoidDescription scales (HeightScale ... ProportionScale; mapping and ranges in
+    :class:`generation.body_layout.BodyScales`) and are written into the description.
+    Raises :class:`InputRejected` for an
     unreadable preview or malformed landmarks, :class:`InvalidParams` for bad colours.
     """
     rgb_img = _decode_preview(preview_png)
@@ -106,6 +140,9 @@ def build_avatar(
     hair_t = _check_rgb(hair_rgb, "hair_rgb")
     if text_prompt is not None and not isinstance(text_prompt, str):
         raise InvalidParams("text_prompt must be a string")
+    scales = BodyScales.checked(HeightScale=height_scale, WidthScale=width_scale, DepthScale=depth_scale,
+                                HeadScale=head_scale, BodyTypeScale=body_type_scale,
+                                ProportionScale=proportion_scale)
 
     prompt = parse_clothing_prompt(text_prompt)
     clothing = dict(DEFAULT_CLOTHING)
@@ -116,44 +153,34 @@ def build_avatar(
         hair_t = prompt["hair"][0]
     colors = {"skin": rgb01(skin_t), "hair": rgb01(hair_t), **{k: rgb01(v) for k, v in clothing.items()}}
 
-    face = face_from_preview(rgb_img, lm)
+    head = _head(rgb_img, lm)
     layout = part_layout()
-    hs = layout["Head"]
-    head_shape = Shape(hs.center, (hs.half[0] * face.width_factor, hs.half[1], hs.half[2]), hs.ev, hs.eh,
-                       hs.rings, hs.segs, hs.taper)
-    layout["Head"] = head_shape
 
     bones_u = bone_layout()
     bones = {k: np.asarray(v) * BODY_SCALE for k, v in bones_u.items()}
     parts: dict[str, EditableMesh] = {}
     images: dict[str, EditableImage] = {}
-    head_info = None
     for part in PART_NAMES:
         shape = layout[part]
         if part == "Head":
-            geo, head_info = head_geo(shape, face.nose_uv, face.nose_height)
-        else:
-            geo = body_part_geo(shape)
+            parts[part], images[part] = _head_part(head, rgb_img, bones, colors)
+            continue
+        geo = body_part_geo(shape)
         pos = geo.positions * BODY_SCALE
         joints, weights = skin_weights(part, pos, bones)
         parts[part] = EditableMesh.from_arrays(pos, geo.triangles, normals=geo.normals, uvs=geo.uvs,
+                                               face_uvs=getattr(geo, "face_uvs", None),
                                                joints=joints, weights=weights)
-        if part == "Head":
-            tex = head_texture(face, shape, colors["skin"], colors["hair"])
-        else:
-            tex = body_texture(part, shape, colors)
+        tex = body_texture(part, shape, colors)
         images[part] = EditableImage.from_array(tex)
 
-    assert head_info is not None
-    eye_y = head_info.center_y + (0.5 - CANON[0, 1] / FACE_TILE) * 2 * head_info.half_y
-    attachments = rig_attachments(bones_u, accessory_layout(head_info.front_z + 0.02, eye_y))
+    attachments = rig_attachments(bones_u, accessory_layout(head.front_z + 0.02, head.eye_y))
     bone_list = [{"Name": n, "Parent": p, "Position": [round(float(c), 6) for c in bones[n]]} for n, p in BONE_HIERARCHY]
 
     skin01 = [round(float(c), 4) for c in colors["skin"]]
     description = {
         **{f"{bp}Color": list(skin01) for bp in BODY_PARTS},
-        "HeightScale": 1.0, "WidthScale": 1.0, "DepthScale": 1.0, "HeadScale": 1.0,
-        "BodyTypeScale": 0.0, "ProportionScale": 0.0,
+        **scales.as_description(),
         "AvatarPartScaleType": "ProportionsNormal",
         "BodyParts": [{"BodyPart": bp, "Color": list(skin01), "Instance": list(ps)} for bp, ps in BODY_PARTS.items()],
         "Accessories": [],
@@ -168,4 +195,6 @@ def build_avatar(
         "HairColor": [round(float(c), 4) for c in colors["hair"]],
         "PromptColorsApplied": sorted(ph for _, ph in prompt.values()),
     }
-    return Avatar(description, parts, images, bone_list, attachments, metadata)
+    avatar = Avatar(description, parts, images, bone_list, attachments, metadata)
+    apply_body_scales(avatar, scales)
+    return avatar

@@ -14,7 +14,8 @@ from generation.body_geometry import spow
 from generation.body_layout import Shape
 from schemas.errors import InputRejected
 
-__all__ = ["FACE_TILE", "CANON", "Face", "rgb01", "body_texture", "face_from_preview", "head_texture"]
+__all__ = ["FACE_TILE", "CANON", "Face", "rgb01", "body_texture", "face_from_preview", "head_texture",
+           "head_texture_from_geo"]
 
 _BODY_TEX = 128
 FACE_TILE = 512
@@ -201,4 +202,49 @@ def head_texture(face: Face, shape: Shape, skin: np.ndarray, hair: np.ndarray) -
     stripes = 0.94 + 0.06 * np.sin(np.arange(T) * 0.9)[None, :, None]
     front = np.where(hair_face[..., None] > 0.5, front * stripes, front)
     back = np.where(hair_back[..., None] > 0.5, back * stripes, back)
+    return _to_rgba8(np.concatenate([front, back], axis=1))
+
+
+# --------------------------------------------------------------------------- landmark head (generation.head)
+
+
+def head_texture_from_geo(rgb: np.ndarray, head, skin: np.ndarray, hair: np.ndarray) -> np.ndarray:
+    """1024×512 RGBA texture of a :class:`generation.head.HeadGeo`.
+
+    Left 512² tile: the square crop of the preview around the face that the face
+    vertices' UVs point into (outside the face oval: skin).  Right 512² tile: the
+    skull in the head's azimuthal projection around the back pole, skin with a hair
+    cap in ``hair`` (hairline just above the forehead at the front, above the ears at
+    the sides, at the nape behind)."""
+    T = FACE_TILE
+    h, w = rgb.shape[:2]
+    x0, y0, side = head.crop
+    # preview pixel → texture pixel of the left tile (u·1024, v·512 minus the half-pixel)
+    sx = 0.496 * 2 * T / (side * w)
+    sy = 0.996 * T / (side * h)
+    M = np.array([[sx, 0.0, 0.002 * 2 * T - sx * x0 * w - 0.5 + 0.5 * sx],
+                  [0.0, sy, 0.002 * T - sy * y0 * h - 0.5 + 0.5 * sy]])
+    tile = cv2.warpAffine(rgb, M, (T, T), flags=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32) / 255.0
+    oval_uv = head.uvs[head.face_rows[head.info["oval_rows"]]] * (2 * T, T)
+    mask = np.zeros((T, T), np.uint8)
+    cv2.fillPoly(mask, [np.round(oval_uv).astype(np.int32)], 255)
+    mask = cv2.dilate(mask, np.ones((9, 9), np.uint8))
+    m = cv2.GaussianBlur(mask, (0, 0), 3).astype(np.float32)[..., None] / 255.0
+    front = m * tile + (1 - m) * skin
+
+    # back tile: texel → skull direction → hair mask
+    c = (np.arange(T) + 0.5) / T
+    u = 0.5 + c * 0.5
+    X = (u - 0.75) / 0.246
+    Y = (0.5 - c) / 0.496
+    Xg, Yg = np.meshgrid(X, Y)
+    rho = np.hypot(Xg, Yg) * head.info["rho_max"]
+    al = np.arctan2(Yg, Xg)
+    dx, dy, dz = np.sin(rho) * np.cos(al), np.sin(rho) * np.sin(al), np.cos(rho)
+    phi = np.abs(np.arctan2(dx, -dz))                      # 0 = front, π = back
+    thr = np.interp(phi, [0.0, 0.6, 1.57, 2.4, np.pi], [0.40, 0.40, 0.12, -0.30, -0.30])
+    hm = _smoothstep((dy - thr) / 0.08 + 0.5)[..., None]
+    stripes = 0.94 + 0.06 * np.sin(np.arange(T) * 0.9)[None, :, None]
+    back = hm * hair * np.where(hm > 0.5, stripes, 1.0) + (1 - hm) * skin
     return _to_rgba8(np.concatenate([front, back], axis=1))

@@ -109,19 +109,56 @@ def _orient_outward(p: np.ndarray, tris: np.ndarray) -> np.ndarray:
 class PartGeo:
     positions: np.ndarray   # (n,3) unscaled studs, model space
     normals: np.ndarray     # (n,3)
-    uvs: np.ndarray         # (n,2)
+    uvs: np.ndarray         # (n,2) per vertex, or (k,2) UV table when face_uvs is given
     triangles: np.ndarray   # (m,3)
     theta: np.ndarray       # (n,) for texture painting
     phi: np.ndarray
+    face_uvs: np.ndarray | None = None   # (m,3) rows of ``uvs`` per face corner
 
 
 def body_part_geo(shape: Shape) -> PartGeo:
+    """A closed, welded superellipsoid: every grid point is one vertex (so the mesh is
+    a closed 2-manifold by vertex id), and the texture seam at φ = ±180° and the poles
+    are expressed with per-corner UV ids (``face_uvs``) -- a seam vertex has two UVs."""
     grid = _Grid(shape)
-    keys, th, ph, tris = _patch(grid, 0, grid.S)
+    R, S = grid.R, grid.S
     pts = grid.points + np.asarray(shape.center)
-    tris = _orient_outward(pts[keys], tris)
-    uv = np.stack([(ph + np.pi) / (2 * np.pi), th / np.pi], axis=1)
-    return PartGeo(pts[keys], _key_normals(pts, keys, tris), np.clip(uv, 0, 1), tris, th, ph)
+    top, bot = 0, 1 + (R - 1) * S
+    ring = lambda r, c: 1 + (r - 1) * S + (c % S)  # noqa: E731  (r in 1..R-1)
+    # UV table: rings 1..R-1 × columns 0..S (column S repeats column 0 at u = 1),
+    # then one top-pole and one bottom-pole UV per column (at the column's mid u).
+    uring = lambda r, c: (r - 1) * (S + 1) + c  # noqa: E731
+    utop = (R - 1) * (S + 1)
+    ubot = utop + S
+    th = grid.theta
+    u_cols = np.arange(S + 1) / S
+    uv_ring = np.stack(np.broadcast_arrays(u_cols[None, :], (th / np.pi)[:, None]), axis=-1).reshape(-1, 2)
+    u_mid = (np.arange(S) + 0.5) / S
+    uv = np.concatenate([uv_ring, np.stack([u_mid, np.zeros(S)], 1), np.stack([u_mid, np.ones(S)], 1)])
+    k = np.arange(S)
+    tv, tu = [], []
+    # top cap
+    tv.append(np.stack([np.full(S, top), ring(1, k + 1), ring(1, k)], 1))
+    tu.append(np.stack([utop + k, uring(1, k + 1), uring(1, k)], 1))
+    # quads between rings r and r+1
+    r = np.repeat(np.arange(1, R - 1), S)
+    c = np.tile(k, R - 2)
+    a, b, cc, d = ring(r, c), ring(r, c + 1), ring(r + 1, c), ring(r + 1, c + 1)
+    ua, ub, uc, ud = uring(r, c), uring(r, c + 1), uring(r + 1, c), uring(r + 1, c + 1)
+    tv += [np.stack([a, b, d], 1), np.stack([a, d, cc], 1)]
+    tu += [np.stack([ua, ub, ud], 1), np.stack([ua, ud, uc], 1)]
+    # bottom cap
+    tv.append(np.stack([ring(R - 1, k), ring(R - 1, k + 1), np.full(S, bot)], 1))
+    tu.append(np.stack([uring(R - 1, k), uring(R - 1, k + 1), ubot + k], 1))
+    tris = np.concatenate(tv).astype(np.int64)
+    ftu = np.concatenate(tu).astype(np.int64)
+    flipped = _orient_outward(pts, tris)
+    if flipped is not tris:
+        tris, ftu = flipped, ftu[:, ::-1].copy()
+    keys = np.arange(len(pts))
+    theta = np.concatenate([[0.0], np.repeat(th, S), [np.pi]])
+    phi = np.concatenate([[0.0], np.tile(-np.pi + 2 * np.pi * k / S, R - 1), [0.0]])
+    return PartGeo(pts, _key_normals(pts, keys, tris), np.clip(uv, 0, 1), tris, theta, phi, ftu)
 
 
 @dataclass

@@ -1,6 +1,9 @@
-"""Skin weights: rigid skinning per part with 50/50 blends at every joint, fading
-to rigid over ``_BLEND_RADIUS`` studs (weights are multiples of 1/256 so rows sum to
-exactly 1)."""
+"""Skin weights: each part is bound to its own bone, blended with the neighbouring
+bone over a band around every joint (50/50 on the joint plane, a smoothstep fade to
+rigid ``_BLEND_RADIUS`` studs into the part on either side), so elbows, knees,
+wrists, ankles, shoulders, hips and the neck bend smoothly rather than in a step.
+At most 2 influences per vertex (limit 4), never the Root bone; weights are
+multiples of 1/256 so rows sum to exactly 1."""
 
 from __future__ import annotations
 
@@ -12,12 +15,12 @@ from meshes.r15 import BONE_HIERARCHY, BONE_INDEX, BONE_PARENTS
 __all__ = ["skin_weights"]
 
 #: Skin blend half-width around each joint, studs (before BODY_SCALE).
-_BLEND_RADIUS = 0.12
+_BLEND_RADIUS = 0.22
 
 
 def skin_weights(part: str, pos: np.ndarray, bones: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(n,4) joints and weights: rigid to the part's bone, blended 50/50 at each joint
-    plane and fading to rigid over ``_BLEND_RADIUS`` into the part."""
+    plane and fading (smoothstep) to rigid over ``_BLEND_RADIUS`` into the part."""
     n = len(pos)
     own = BONE_INDEX[part]
     # (other bone, joint y) pairs touching this part
@@ -34,7 +37,8 @@ def skin_weights(part: str, pos: np.ndarray, bones: dict[str, np.ndarray]) -> tu
     for other, jy in pairs:
         direction = 1.0 if centre_y >= jy else -1.0
         s = (pos[:, 1] - jy) * direction
-        w = np.clip(0.5 * (1.0 - s / r), 0.0, 0.5)
+        x = np.clip(s / r, 0.0, 1.0)
+        w = 0.5 * (1.0 - x * x * (3.0 - 2.0 * x))
         w = np.round(w * 256) / 256
         take = w > best_w
         best_w[take] = w[take]

@@ -3,7 +3,7 @@ Avatar bundle, edit ops, glTF export and body validation."""
 
 from .avatar import Avatar, canonical_hash
 from .editable_image import MAX_IMAGE_SIZE, EditableImage
-from .editable_mesh import MAX_TRIANGLES, MAX_VERTICES, EditableMesh, InvalidEdit, MeshLimitExceeded
+from .editable_mesh import MAX_TRIANGLES, MAX_VERTICES, EditableMesh, ExportArrays, InvalidEdit, MeshLimitExceeded
 from .gltf import export_glb, load_glb, read_accessor
 from .ops import (
     OP_KEYS,
@@ -28,13 +28,15 @@ from .r15 import (
     STUD_IN_METERS,
     TRIANGLE_BUDGETS,
 )
-from .validation import GetValidationRules, validate_full_body
+from .pose import pose
+from .validation import GetValidationRules, validate_full_body, watertight_problem
 
 __all__ = [
     "Avatar",
     "canonical_hash",
     "EditableImage",
     "EditableMesh",
+    "ExportArrays",
     "InvalidEdit",
     "MeshLimitExceeded",
     "MAX_IMAGE_SIZE",
@@ -64,4 +66,6 @@ __all__ = [
     "TRIANGLE_BUDGETS",
     "GetValidationRules",
     "validate_full_body",
+    "watertight_problem",
+    "pose",
 ]

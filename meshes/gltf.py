@@ -10,7 +10,11 @@ Layout of the exported file:
 * one node per MeshPart (``"<Part>_Geo"``, a scene root without transform, as the
   spec wants for skinned meshes) with one mesh / one primitive carrying POSITION
   (with min/max), NORMAL (unit), TEXCOORD_0, JOINTS_0 (uint8 / uint16), WEIGHTS_0
-  (float, rows sum to 1) and uint16/uint32 indices;
+  (float, rows sum to 1) and uint16/uint32 indices; vertices are split at UV / normal
+  seams (:meth:`EditableMesh.export_arrays`);
+* morph targets (the Head's FACS expressions): POSITION deltas as the primitive's
+  ``targets`` (with min/max), ``mesh.weights`` all zero and the names in
+  ``mesh.extras.targetNames`` (three.js' ``morphTargetDictionary``);
 * one PBR material and embedded PNG texture per part (baseColorTexture);
 * non-rig attachments as ``"<Name>_Att"`` child nodes of their part's bone;
 * the HumanoidDescription in ``scenes[0].extras``.
@@ -164,14 +168,15 @@ def export_glb(avatar: Avatar, *, png_compress_level: int = 1) -> bytes:
         mesh = avatar.parts[part]
         if mesh.vertex_count == 0 or mesh.triangle_count == 0:
             continue
-        pos = model_to_gltf(mesh.positions).astype(np.float32)
-        nrm = (mesh.computed_normals().astype(np.float64) * _FLIP)
+        arrays = _mesh_arrays(mesh)
+        pos = model_to_gltf(arrays["positions"]).astype(np.float32)
+        nrm = (arrays["normals"].astype(np.float64) * _FLIP)
         nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
         nrm = nrm.astype(np.float32)
-        uv = mesh.uvs.astype(np.float32)
-        joints, weights = _export_skin(mesh, part, joint_of_bone_index, len(names))
-        tri = mesh.triangles
-        idx = tri.reshape(-1).astype(np.uint16 if mesh.vertex_count < 65535 else np.uint32)
+        uv = arrays["uvs"].astype(np.float32)
+        joints, weights = _export_skin(arrays["joints"], arrays["weights"], part, joint_of_bone_index, len(names))
+        tri = arrays["triangles"]
+        idx = tri.reshape(-1).astype(np.uint16 if len(pos) < 65535 else np.uint32)
 
         attrs = g.Attributes(
             POSITION=b.accessor(pos, g.ARRAY_BUFFER, minmax=True),
@@ -182,8 +187,17 @@ def export_glb(avatar: Avatar, *, png_compress_level: int = 1) -> bytes:
         )
         ind = b.accessor(idx, g.ELEMENT_ARRAY_BUFFER)
         material = _material(gltf, b, avatar, part, png_compress_level)
-        gltf.meshes.append(g.Mesh(name=f"{part}_Geo", primitives=[
-            g.Primitive(attributes=attrs, indices=ind, material=material, mode=g.TRIANGLES)]))
+        prim = g.Primitive(attributes=attrs, indices=ind, material=material, mode=g.TRIANGLES)
+        gmesh = g.Mesh(name=f"{part}_Geo", primitives=[prim])
+        morphs = arrays["morphs"]
+        if morphs:
+            # morph targets: POSITION deltas (meters, glTF axes) with min/max; names in extras.targetNames
+            prim.targets = [g.Attributes(POSITION=b.accessor((np.asarray(d, np.float64) * _FLIP * STUD_IN_METERS)
+                                                             .astype(np.float32), g.ARRAY_BUFFER, minmax=True))
+                            for d in morphs.values()]
+            gmesh.weights = [0.0] * len(morphs)
+            gmesh.extras = {"targetNames": list(morphs)}
+        gltf.meshes.append(gmesh)
         gltf.nodes.append(g.Node(name=f"{part}_Geo", mesh=len(gltf.meshes) - 1, skin=0, extras={"Part": part}))
         mesh_nodes.append(len(gltf.nodes) - 1)
 
@@ -204,11 +218,25 @@ def _part_order(avatar: Avatar) -> list[str]:
     return [p for p in PART_NAMES if p in avatar.parts] + sorted(p for p in avatar.parts if p not in PART_NAMES)
 
 
-def _export_skin(mesh, part: str, joint_of_bone_index: dict[int, int], njoints: int) -> tuple[np.ndarray, np.ndarray]:
+def _mesh_arrays(mesh) -> dict:
+    """Per-output-vertex arrays of a mesh: :meth:`EditableMesh.export_arrays` (split at
+    UV / normal seams) when the mesh has it, else its per-vertex arrays."""
+    if hasattr(mesh, "export_arrays"):
+        a = mesh.export_arrays()
+        return {"positions": a.positions, "normals": a.normals, "uvs": a.uvs, "joints": a.joints,
+                "weights": a.weights, "triangles": a.triangles, "morphs": dict(a.morphs)}
+    names = mesh.GetMorphTargetNames() if hasattr(mesh, "GetMorphTargetNames") else []
+    return {"positions": mesh.positions, "normals": mesh.computed_normals(), "uvs": mesh.uvs,
+            "joints": mesh.joints, "weights": mesh.weights, "triangles": mesh.triangles,
+            "morphs": {n: mesh.morph_deltas(n) for n in names}}
+
+
+def _export_skin(joints: np.ndarray, weights: np.ndarray, part: str, joint_of_bone_index: dict[int, int],
+                 njoints: int) -> tuple[np.ndarray, np.ndarray]:
     """Remap skeleton indices to skin joint indices; unskinned vertices go rigidly to
     the part's bone; zero-weight slots point at joint 0.  Weights renormalised."""
-    j = mesh.joints.astype(np.int64)
-    w = mesh.weights.astype(np.float64)
+    j = np.asarray(joints).astype(np.int64)
+    w = np.asarray(weights).astype(np.float64)
     lut = np.zeros(max(max(joint_of_bone_index, default=0), int(j.max(initial=0))) + 1, np.int64)
     for bi, ji in joint_of_bone_index.items():
         lut[bi] = ji

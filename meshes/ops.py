@@ -4,7 +4,10 @@ An op is a msgpack-friendly dict with an ``"op"`` key and exactly the keys below
 (unknown keys are refused so typos never pass silently):
 
 ``SetPosition``       ``{"op", "Part": str, "VertexId": int, "Position": [x, y, z]}`` (studs, |c| ≤ 2048)
-``SetUV``             ``{"op", "Part": str, "VertexId": int, "UV": [u, v]}`` (0..1)
+``SetUV``             ``{"op", "Part": str, "UVId": int, "UV": [u, v]}`` (0..1) -- by UV id, like
+                      Roblox's ``EditableMesh:SetUV``; or ``{"op", "Part", "VertexId": int, "UV"}``
+                      for a vertex with exactly one UV id (refused at a seam vertex,
+                      which has one UV id per side).  Exactly one of UVId / VertexId.
 ``WritePixelsBuffer`` ``{"op", "Image": str, "Position": [x, y], "Size": [w, h], "Buffer": bytes}``
                       (RGBA8, ``len == w*h*4``, region inside the image)
 ``DrawRectangle``     ``{"op", "Image", "Position": [x, y], "Size": [w, h], "Color": [r, g, b], "Transparency": t}``
@@ -42,7 +45,7 @@ __all__ = [
 #: op name → (required keys, optional keys); "op" is implied.
 OP_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "SetPosition": (frozenset({"Part", "VertexId", "Position"}), frozenset()),
-    "SetUV": (frozenset({"Part", "VertexId", "UV"}), frozenset()),
+    "SetUV": (frozenset({"Part", "UV"}), frozenset({"VertexId", "UVId"})),
     "WritePixelsBuffer": (frozenset({"Image", "Position", "Size", "Buffer"}), frozenset()),
     "DrawRectangle": (frozenset({"Image", "Position", "Size", "Color", "Transparency"}), frozenset({"CombineType"})),
     "DrawCircle": (frozenset({"Image", "Center", "Radius", "Color", "Transparency"}), frozenset({"CombineType"})),
@@ -56,7 +59,10 @@ def set_position_op(part: str, vertex_id: int, position) -> dict:
     return {"op": "SetPosition", "Part": part, "VertexId": int(vertex_id), "Position": [float(c) for c in position]}
 
 
-def set_uv_op(part: str, vertex_id: int, uv) -> dict:
+def set_uv_op(part: str, vertex_id: int | None, uv, *, uv_id: int | None = None) -> dict:
+    """SetUV by vertex id (single-UV vertices) or, with ``uv_id=`` (and vertex_id None), by UV id."""
+    if uv_id is not None:
+        return {"op": "SetUV", "Part": part, "UVId": int(uv_id), "UV": [float(c) for c in uv]}
     return {"op": "SetUV", "Part": part, "VertexId": int(vertex_id), "UV": [float(c) for c in uv]}
 
 
@@ -105,16 +111,28 @@ def validate_op(avatar: Avatar, op: object) -> Callable[[], None]:
         if not isinstance(part, str) or part not in avatar.parts:
             raise InvalidEdit(f"{name}: no MeshPart named {part!r}")
         mesh = avatar.parts[part]
-        vid = _int_id(op["VertexId"], f"{name}: VertexId")
-        if not mesh.HasVertex(vid):
-            raise InvalidEdit(f"{name}: {part} has no vertex with id {vid}")
+        if name == "SetUV" and ("VertexId" in op) == ("UVId" in op):
+            raise InvalidEdit("SetUV needs exactly one of UVId and VertexId")
+        if name == "SetUV" and "UVId" in op:
+            uid = _int_id(op["UVId"], f"{name}: UVId")
+            if not mesh.HasUV(uid):
+                raise InvalidEdit(f"{name}: {part} has no UV with id {uid}")
+        else:
+            vid = _int_id(op["VertexId"], f"{name}: VertexId")
+            if not mesh.HasVertex(vid):
+                raise InvalidEdit(f"{name}: {part} has no vertex with id {vid}")
         if name == "SetPosition":
             pos = _vec(op["Position"], 3, f"{name}: Position", limit=MAX_COORDINATE)
             return lambda: mesh.SetPosition(vid, pos)
         uv = _vec(op["UV"], 2, f"{name}: UV", limit=None)
         if not all(0.0 <= c <= 1.0 for c in uv):
             raise InvalidEdit(f"{name}: UV {list(uv)} must be inside 0..1")
-        return lambda: mesh.SetUV(vid, uv)
+        if "VertexId" in op:
+            try:
+                uid = mesh.vertex_uv_id(vid)
+            except InvalidEdit as e:
+                raise InvalidEdit(f"{name}: {part} {e.message}") from None
+        return lambda: mesh.SetUV(uid, uv)
 
     image_name = op["Image"]
     if not isinstance(image_name, str) or image_name not in avatar.images:

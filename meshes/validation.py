@@ -27,7 +27,7 @@ from .r15 import (
     TRIANGLE_BUDGETS,
 )
 
-__all__ = ["GetValidationRules", "validate_full_body", "SCALE_TYPE"]
+__all__ = ["GetValidationRules", "validate_full_body", "watertight_problem", "SCALE_TYPE"]
 
 SCALE_TYPE = "ProportionsNormal"
 
@@ -59,8 +59,17 @@ _RULES: dict = {
         "MeshPartMinSize": MESHPART_MIN_SIZE,
         "MeshPartMaxSize": MESHPART_MAX_SIZE,
         "MaxBoneInfluences": 4,
+        "RequireWatertight": True,
+        "MinTriangleArea": 1e-10,
+        "MinUVTriangleArea": 1e-12,
+        "FacsMinScale": 0.95,
+        "FacsMaxScale": 1.20,
     },
-    "TextureRules": {"MaxTextureSize": MAX_IMAGE_SIZE},
+    "TextureRules": {"MaxTextureSize": MAX_IMAGE_SIZE, "UVRange": [0.0, 1.0]},
+    "AttachmentRules": {
+        part: {name: {axis: list(rng) for axis, rng in region.items()} for name, region in ATTACHMENT_REGIONS[part].items()}
+        for part in PART_NAMES
+    },
     "BodyPartRules": {
         asset: {
             "Bounds": {
@@ -99,11 +108,16 @@ def validate_full_body(avatar: Avatar) -> tuple[bool, list[str]]:
     """Check a full R15 body; returns ``(ok, failure_reasons)``.
 
     Checks: exactly the 15 R15 MeshParts; triangle budget per body-part asset;
-    each part has a texture ≤ 1024² and UVs inside 0..1; finite geometry; every
+    each part watertight (closed 2-manifold with consistent winding, vertices welded
+    by position) with no zero-area triangles; a texture ≤ 1024² and every face
+    corner's UV inside 0..1 with no zero-area UV triangles; finite geometry; every
     vertex skinned with ≤ 4 influences summing to 1, none on Root, joint indices
-    valid; asset, part and full-body bounds within ProportionsNormal ranges; the
-    bone hierarchy; required rig attachments present, unrotated and in their
-    regions (RootRigAttachment at the origin).
+    valid; Head morph targets keep the head within 95–120 % of its size; asset,
+    part and full-body bounds within ProportionsNormal ranges; the bone hierarchy;
+    every rig attachment present exactly once in each of its two parts (once in
+    LowerTorso for RootRigAttachment, at the origin), unrotated and in its region;
+    accessory attachments in their part and region.  Each reason is a sentence
+    naming the part.
     """
     reasons: list[str] = []
     present = set(avatar.parts)
@@ -142,10 +156,28 @@ def validate_full_body(avatar: Avatar) -> tuple[bool, list[str]]:
             w, h = img.Size
             if w > MAX_IMAGE_SIZE or h > MAX_IMAGE_SIZE:
                 reasons.append(f"{part}'s texture is {w}x{h}; the maximum is {MAX_IMAGE_SIZE}x{MAX_IMAGE_SIZE}.")
+        tri = mesh.triangles
         used = np.zeros(mesh.vertex_count, bool)
-        used[mesh.triangles.reshape(-1)] = True
-        if not (np.isfinite(uv[used]).all() and (uv[used] >= 0).all() and (uv[used] <= 1).all()):
+        used[tri.reshape(-1)] = True
+        cuv = mesh.corner_uvs().astype(np.float64)
+        if not (np.isfinite(cuv).all() and (cuv >= 0).all() and (cuv <= 1).all()):
             reasons.append(f"{part} has UVs outside 0..1.")
+        else:
+            e1, e2 = cuv[:, 1] - cuv[:, 0], cuv[:, 2] - cuv[:, 0]
+            uv_area = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+            bad = int((uv_area < _RULES["MeshRules"]["MinUVTriangleArea"]).sum())
+            if bad:
+                reasons.append(f"{part} has {bad} zero-area UV triangles.")
+        p64 = pos.astype(np.float64)
+        area = 0.5 * np.linalg.norm(np.cross(p64[tri[:, 1]] - p64[tri[:, 0]], p64[tri[:, 2]] - p64[tri[:, 0]]), axis=1)
+        bad = int((area < _RULES["MeshRules"]["MinTriangleArea"]).sum())
+        if bad:
+            reasons.append(f"{part} has {bad} zero-area triangles.")
+        why = watertight_problem(pos, tri)
+        if why:
+            reasons.append(f"{part} is not watertight: {why}.")
+        if part == "Head":
+            reasons += _check_morphs(part, mesh)
         # skinning
         j, wts = mesh.joints.astype(np.int64), mesh.weights.astype(np.float64)
         nonzero = wts > 0
@@ -191,6 +223,48 @@ def validate_full_body(avatar: Avatar) -> tuple[bool, list[str]]:
     return (not reasons), reasons
 
 
+def watertight_problem(positions: np.ndarray, triangles: np.ndarray) -> str | None:
+    """Why a mesh is not a closed, consistently wound 2-manifold (vertices welded by
+    exact position, so UV-seam duplicates count as one), or ``None`` when it is."""
+    tri = np.asarray(triangles, np.int64)
+    if len(tri) == 0:
+        return "it has no triangles"
+    _, key = np.unique(np.asarray(positions, np.float32), axis=0, return_inverse=True)
+    t = key.reshape(-1)[tri]
+    if ((t[:, 0] == t[:, 1]) | (t[:, 1] == t[:, 2]) | (t[:, 0] == t[:, 2])).any():
+        return "a triangle collapses to an edge"
+    a = np.concatenate([t[:, 0], t[:, 1], t[:, 2]])
+    b = np.concatenate([t[:, 1], t[:, 2], t[:, 0]])
+    k = int(key.max()) + 1
+    fwd = a * k + b
+    rev = b * k + a
+    uniq, counts = np.unique(fwd, return_counts=True)
+    if (counts > 1).any():
+        return f"{int((counts > 1).sum())} edges are used twice in the same direction (inconsistent winding or non-manifold)"
+    missing = int((~np.isin(rev, uniq)).sum())
+    if missing:
+        return f"{missing} edges have no opposite face (holes)"
+    return None
+
+
+def _check_morphs(part: str, mesh) -> list[str]:
+    out = []
+    lo, hi = mesh.GetBounds()
+    size = np.maximum(hi.astype(np.float64) - lo, 1e-9)
+    pos = mesh.positions.astype(np.float64)
+    r = _RULES["MeshRules"]
+    for name in mesh.GetMorphTargetNames():
+        p = pos + mesh.morph_deltas(name)
+        if not np.isfinite(p).all():
+            out.append(f"{part}'s morph target {name} has non-finite deltas.")
+            continue
+        ratio = (p.max(axis=0) - p.min(axis=0)) / size
+        if (ratio < r["FacsMinScale"] - 1e-6).any() or (ratio > r["FacsMaxScale"] + 1e-6).any():
+            out.append(f"{part}'s morph target {name} changes the head's size to {_fmt(ratio * 100)} %; "
+                       f"allowed {r['FacsMinScale'] * 100:.0f}..{r['FacsMaxScale'] * 100:.0f} %.")
+    return out
+
+
 def _check_bones(avatar: Avatar) -> list[str]:
     out = []
     have = {b.get("Name"): b for b in avatar.bones}
@@ -212,6 +286,28 @@ def _check_bones(avatar: Avatar) -> list[str]:
 
 def _check_attachments(avatar: Avatar) -> list[str]:
     out = []
+    # where each attachment name belongs (rig attachments: both parts of their joint)
+    home: dict[str, set[str]] = {}
+    for part in PART_NAMES:
+        for name in RIG_ATTACHMENTS[part] + ACCESSORY_ATTACHMENTS[part]:
+            home.setdefault(name, set()).add(part)
+    seen: dict[str, list[str]] = {}
+    for part, atts in avatar.attachments.items():
+        if not isinstance(atts, dict):
+            out.append(f"{part}'s attachments are malformed.")
+            continue
+        for name, att in atts.items():
+            seen.setdefault(name, []).append(part)
+            if name not in home:
+                out.append(f"{part} has an unknown attachment {name}.")
+            elif part not in home[name]:
+                out.append(f"{part} has a {name}, which belongs to {', '.join(sorted(home[name]))}.")
+            pos, ori = att.get("Position"), att.get("Orientation", [0, 0, 0]) if isinstance(att, dict) else (None, None)
+            if not isinstance(att, dict) or not _is_vec3(pos) or not _is_vec3(ori):
+                out.append(f"{part}'s {name} needs a finite Position and Orientation (3 numbers each).")
+    for name, parts in seen.items():
+        if name in home and len(parts) > len(set(parts)):
+            out.append(f"{name} appears more than once in {parts[0]}.")
     for part in PART_NAMES:
         if part not in avatar.parts or avatar.parts[part].vertex_count == 0:
             continue
@@ -222,10 +318,12 @@ def _check_attachments(avatar: Avatar) -> list[str]:
             if name not in atts:
                 out.append(f"{part} is missing its {name}.")
                 continue
+            if not _is_vec3(atts[name].get("Position")) or not _is_vec3(atts[name].get("Orientation", [0, 0, 0])):
+                continue
             if any(abs(float(a)) > 1e-6 for a in atts[name].get("Orientation", [0, 0, 0])):
                 out.append(f"{part}'s {name} is rotated; rig attachments must have orientation (0, 0, 0).")
         for name, region in ATTACHMENT_REGIONS[part].items():
-            if name not in atts:
+            if name not in atts or not _is_vec3(atts[name].get("Position")):
                 continue
             rel = (np.asarray(atts[name]["Position"], np.float64) - centre) / half
             for axis, k in (("x", 0), ("y", 1), ("z", 2)):
@@ -238,3 +336,8 @@ def _check_attachments(avatar: Avatar) -> list[str]:
         if root is not None and np.abs(np.asarray(root["Position"], float)).max() > _EPS:
             out.append("LowerTorso's RootRigAttachment must be at (0, 0, 0).")
     return out
+
+
+def _is_vec3(v) -> bool:
+    return (isinstance(v, (list, tuple)) and len(v) == 3
+            and all(isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c) for c in v))

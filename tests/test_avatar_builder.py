@@ -212,8 +212,10 @@ def test_glb_loads_back_with_skin_textures_and_clean_accessors(avatar_lm):
         assert len(idx) == 3 * avatar_lm.triangle_count(part) and idx.max() < len(pos)
         total_h += [pos[:, 1].min(), pos[:, 1].max()]
         # glTF faces +Z: the model was turned 180° about Y (x → −x, z → −z), meters
-        ref = avatar_lm.parts[part].positions.astype(np.float64) * (-1, 1, -1) * STUD_IN_METERS
+        ex = avatar_lm.parts[part].export_arrays()  # vertices split at UV seams
+        ref = ex.positions.astype(np.float64) * (-1, 1, -1) * STUD_IN_METERS
         assert np.allclose(pos, ref, atol=1e-5)
+        assert np.allclose(uv, ex.uvs) and np.array_equal(idx.reshape(-1, 3), ex.triangles)
     assert 1.45 < max(total_h) - min(total_h) < 1.65  # ~5.5 studs ≈ 1.55 m
     assert g.scenes[g.scene].extras["HumanoidDescription"]["BodyParts"][0]["BodyPart"] == "Head"
 
@@ -226,3 +228,98 @@ def test_build_and_export_are_fast(preview_png):
     export_glb(av)
     elapsed = time.perf_counter() - t0
     assert elapsed < 2.0, f"build + export took {elapsed:.2f}s"  # ~0.12 s on a 2-core dev box
+
+
+# --------------------------------------------------------------------------- scales, welding, skin bands, schema
+
+
+def test_body_parts_are_welded_closed_manifolds(avatar):
+    from meshes.validation import watertight_problem
+
+    for part in PART_NAMES:
+        m = avatar.parts[part]
+        assert watertight_problem(m.positions, m.triangles) is None, part
+        if part == "Head":
+            continue
+        # closed by vertex id too: every directed edge has its reverse, once
+        t = m.triangles
+        e = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
+        fwd = {tuple(x) for x in e.tolist()}
+        assert len(fwd) == len(e) and all((b, a) in fwd for a, b in fwd), part
+        # the texture seam lives in the UV ids: some vertices carry two UVs
+        assert len(m.export_arrays().positions) > m.vertex_count, part
+        assert max(len(m.GetVertexUVs(v)) for v in m.GetVertices()[:40]) >= 2, part
+
+
+def test_skin_is_blended_over_a_band_at_elbows_knees_and_neck(avatar):
+    for part, other in (("LeftLowerArm", "LeftUpperArm"), ("RightLowerLeg", "RightUpperLeg"), ("Head", "UpperTorso"),
+                        ("LeftUpperArm", "LeftLowerArm")):
+        m = avatar.parts[part]
+        w = np.where(m.joints == BONE_INDEX[other], m.weights, 0).sum(axis=1)
+        levels = np.unique(np.round(w[w > 0], 3))
+        assert len(levels) >= 3 and levels.max() <= 0.5 + 1e-6, (part, levels)  # a ramp, not a step
+        assert ((m.weights > 0).sum(axis=1) <= 4).all()
+
+
+SCALE_KW = ("height_scale", "width_scale", "depth_scale", "head_scale", "body_type_scale", "proportion_scale")
+
+
+@pytest.mark.parametrize("scales", [(1.4, 1.5, 1.5, 1.5, 1.0, 1.0), (0.8, 0.7, 0.9, 0.7, 1.0, 1.0),
+                                    (0.8, 0.7, 0.9, 0.7, 0.0, 0.0), (1.2, 1.0, 1.0, 1.3, 0.5, 0.0)])
+def test_scales_resize_the_body_and_stay_valid(preview_png, avatar, scales):
+    from schemas.humanoid import validate_humanoid_description
+
+    av = build_avatar(preview_png, **dict(zip(SCALE_KW, scales)))
+    assert validate_full_body(av) == (True, [])
+    d = av.description
+    assert [d[k] for k in ("HeightScale", "WidthScale", "DepthScale", "HeadScale", "BodyTypeScale",
+                           "ProportionScale")] == list(scales)
+    assert validate_humanoid_description(d) == []
+    assert av.attachments["LowerTorso"]["RootRigAttachment"]["Position"] == [0.0, 0.0, 0.0]
+    h, w, dp, hs, bt, pr = scales
+
+    def size(a, parts):
+        lo = np.min([a.parts[p].GetBounds()[0] for p in parts], axis=0)
+        hi = np.max([a.parts[p].GetBounds()[1] for p in parts], axis=0)
+        return hi - lo
+
+    torso = ("UpperTorso", "LowerTorso")
+    ratio = size(av, torso) / size(avatar, torso)
+    expect = np.array([w * (1 - bt * (0.05 + 0.10 * pr)), h * (1 + 0.1 * bt), dp * (1 - bt * (0.02 + 0.04 * pr))])
+    assert np.allclose(ratio, expect, rtol=1e-4)
+    head_ratio = size(av, ("Head",)) / size(avatar, ("Head",))
+    assert np.allclose(head_ratio, hs * (1 - 0.05 * bt), rtol=1e-4)  # uniform: never stretched
+    # the head still sits on the neck
+    neck = av.attachments["Head"]["NeckRigAttachment"]["Position"]
+    assert neck == av.attachments["UpperTorso"]["NeckRigAttachment"]["Position"]
+    assert np.allclose(neck, next(b["Position"] for b in av.bones if b["Name"] == "Head"))
+
+
+def test_bad_scales_are_refused(preview_png):
+    for kw in ({"height_scale": 3.0}, {"width_scale": float("nan")}, {"head_scale": "big"}, {"depth_scale": 0.1}):
+        with pytest.raises(InvalidParams):
+            build_avatar(preview_png, **kw)
+    av = build_avatar(preview_png, body_type_scale=7, proportion_scale=-1)  # clamped like Roblox
+    assert (av.description["BodyTypeScale"], av.description["ProportionScale"]) == (1.0, 0.0)
+
+
+def test_description_matches_its_json_schema(avatar_lm):
+    import json
+
+    from generation.body_layout import SCALE_RANGES
+    from schemas.humanoid import humanoid_description_schema, validate_humanoid_description
+
+    d = json.loads(json.dumps(avatar_lm.description))
+    assert validate_humanoid_description(d) == []
+    schema = humanoid_description_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    for k, (lo, hi) in SCALE_RANGES.items():
+        assert (schema["properties"][k]["minimum"], schema["properties"][k]["maximum"]) == (lo, hi)
+    bad = dict(d, HeadColor=[2, 0, 0], Extra=1)
+    bad["BodyParts"] = d["BodyParts"][:5]
+    errs = validate_humanoid_description(bad)
+    assert any("HeadColor" in e for e in errs) and any("Extra" in e for e in errs)
+    assert any("BodyParts" in e for e in errs)
+    hair = dict(d, Accessories=[{"AccessoryType": "Hair", "Instance": "Hair", "IsLayered": False}])
+    assert validate_humanoid_description(hair) == []
+    assert validate_humanoid_description(dict(d, Accessories=[{"AccessoryType": "Wings"}]))

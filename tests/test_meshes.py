@@ -17,7 +17,6 @@ from meshes import (
     Avatar,
     EditableImage,
     EditableMesh,
-    GetValidationRules,
     InvalidEdit,
     MeshLimitExceeded,
     apply_op,
@@ -25,7 +24,6 @@ from meshes import (
     draw_rectangle_op,
     set_position_op,
     set_uv_op,
-    validate_full_body,
     write_pixels_op,
 )
 from schemas.errors import InputRejected
@@ -90,8 +88,8 @@ def test_positions_uvs_skin_and_queries():
     m = _quad()
     m.SetPosition(2, (3.0, -1.5, 0.25))
     assert m.GetPosition(2) == (3.0, -1.5, 0.25)
-    m.SetUV(2, (0.25, 0.75))
-    assert m.GetUV(2) == (0.25, 0.75)
+    m.SetVertexUV(2, (0.25, 0.75))
+    assert m.GetUV(m.GetVertexUVs(2)[0]) == (0.25, 0.75)
     m.SetVertexSkin(2, [3, 4], [3.0, 1.0])
     assert m.GetVertexBones(2) == [3, 4]
     assert m.GetVertexBoneWeights(2) == [0.75, 0.25]
@@ -202,7 +200,8 @@ def test_ops_change_hash_and_copies_converge(avatar: Avatar):
     x, y, z = head.GetPosition(vid)
     ops = [
         set_position_op("Head", vid, (x, y, z - 0.05)),
-        set_uv_op("LeftHand", 3, (0.5, 0.5)),
+        set_uv_op("LeftHand", None, (0.5, 0.5), uv_id=3),
+        set_uv_op("LeftHand", avatar.parts["LeftHand"].GetVertices()[40], (0.25, 0.5)),
         write_pixels_op("Head", (10, 20), (4, 2), bytes([9, 8, 7, 255]) * 8),
         draw_rectangle_op("UpperTorso", (0, 0), (16, 8), (1.0, 1.0, 0.0), 0.25),
         draw_circle_op("LowerTorso", (64, 64), 10, (0.0, 0.0, 0.0), 0.0, "Overwrite"),
@@ -234,6 +233,10 @@ def test_ops_change_hash_and_copies_converge(avatar: Avatar):
         {"op": "SetPosition", "Part": "Head", "VertexId": 1},
         {"op": "SetPosition", "Part": "Head", "VertexId": 1, "Position": [0, 0, 0], "Extra": 1},
         {"op": "SetUV", "Part": "Head", "VertexId": 1, "UV": [1.5, 0]},
+        {"op": "SetUV", "Part": "Head", "UVId": 1, "VertexId": 1, "UV": [0.5, 0]},
+        {"op": "SetUV", "Part": "Head", "UV": [0.5, 0]},
+        {"op": "SetUV", "Part": "Head", "UVId": 10**9, "UV": [0.5, 0]},
+        {"op": "SetUV", "Part": "LeftHand", "VertexId": 1, "UV": [0.5, 0]},  # a pole: one UV per column
         {"op": "Explode"},
         {"op": "WritePixelsBuffer", "Image": "Head", "Position": [1020, 0], "Size": [8, 1], "Buffer": bytes(32)},
         {"op": "WritePixelsBuffer", "Image": "Head", "Position": [-1, 0], "Size": [1, 1], "Buffer": bytes(4)},
@@ -258,54 +261,6 @@ def test_invalid_ops_raise_and_change_nothing(avatar: Avatar, op):
     assert avatar.content_hash() == before
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def test_validation_rules_have_roblox_keys():
-    r = GetValidationRules()
-    assert r["MeshRules"]["BodyPartMaxTriangles"] == {
-        "DynamicHead": 4000, "Torso": 1750, "LeftArm": 1248, "RightArm": 1248, "LeftLeg": 1248, "RightLeg": 1248}
-    assert r["TextureRules"]["MaxTextureSize"] == 1024
-    head = r["BodyPartRules"]["DynamicHead"]["Bounds"]["ProportionsNormal"]
-    assert head == {"MinSize": [0.5, 0.5, 0.5], "MaxSize": [3.0, 2.0, 2.0]}
-    assert r["BodyPartRules"]["Torso"]["Bounds"]["ProportionsNormal"]["MaxSize"] == [4.6, 3.5, 2.25]
-    msgpack.packb(r)  # wire-safe
-
-
-def test_built_avatar_validates(avatar: Avatar):
-    assert validate_full_body(avatar) == (True, [])
-
-
-def test_missing_part_fails_with_its_name(avatar: Avatar):
-    del avatar.parts["LeftHand"]
-    ok, reasons = validate_full_body(avatar)
-    assert not ok and any("LeftHand" in r for r in reasons)
-
-
-def test_too_many_triangles_fails_with_its_name(avatar: Avatar):
-    head = avatar.parts["Head"]
-    ids = head.GetVertices()
-    for k in range(300):  # 3744 + 300 > 4000
-        head.AddTriangle(ids[k], ids[k + 1], ids[k + 2])
-    ok, reasons = validate_full_body(avatar)
-    assert not ok and any("Head" in r and "4000" in r for r in reasons)
-
-
-def test_bad_uv_root_weight_and_bounds_fail(avatar: Avatar):
-    apply_op(avatar, set_uv_op("LeftFoot", 1, (1.0, 1.0)))
-    avatar.parts["LeftFoot"].SetUV(2, (0.5, 0.5))
-    avatar.parts["LeftFoot"]._uv[0] = (1.5, 0.0)  # bypass the op guard on purpose
-    avatar.parts["RightHand"].SetVertexSkin(1, [0], [1.0])  # Root
-    vid = avatar.parts["RightUpperLeg"].GetVertices()[0]
-    avatar.parts["RightUpperLeg"].SetPosition(vid, (0.4, -12.0, 0.0))  # leg 12 studs long
-    ok, reasons = validate_full_body(avatar)
-    text = "\n".join(reasons)
-    assert not ok
-    assert "LeftFoot has UVs outside 0..1" in text
-    assert "RightHand has skin weight on the Root bone" in text
-    assert "RightLeg is" in text and "RightUpperLeg is" in text
-
-
 def test_moving_a_vertex_makes_nearby_normals_automatic(avatar: Avatar):
     head = avatar.parts["Head"]
     vid = head.GetVertices()[500]
@@ -313,7 +268,8 @@ def test_moving_a_vertex_makes_nearby_normals_automatic(avatar: Avatar):
     before = head.computed_normals()
     x, y, z = head.GetPosition(vid)
     apply_op(avatar, set_position_op("Head", vid, (x + 0.3, y + 0.2, z)))
-    assert all(head.GetNormal(v) == (0.0, 0.0, 0.0) for v in ring)
+    nids = {n for v in ring for n in head.GetVertexNormals(v)}
+    assert nids and all(head.IsNormalAutomatic(n) for n in nids)
     after = head.computed_normals()
     assert np.allclose(np.linalg.norm(after, axis=1), 1.0, atol=1e-5)
     # (a vertex's own area-weighted normal does not depend on its position; its neighbours' do)
@@ -335,3 +291,183 @@ def test_apply_ops_batch_is_all_or_nothing(avatar: Avatar):
     assert avatar.content_hash() != before
     with pytest.raises(InvalidEdit):
         apply_ops(avatar, {"op": "SetPosition"})
+
+
+# --------------------------------------------------------------------------- morph targets
+
+
+def test_morph_targets_follow_vertex_edits_and_round_trip():
+    m = _quad()
+    assert m.GetMorphTargetNames() == []
+    d = np.arange(15, dtype=np.float32).reshape(5, 3) / 10
+    m.SetMorphTarget("JawDrop", d)
+    m.SetMorphTarget("LeftEyeClosed", {2: (0.0, -0.1, 0.0), 5: (0.0, 0.0, 0.2)})
+    assert m.GetMorphTargetNames() == ["JawDrop", "LeftEyeClosed"]
+    assert np.array_equal(m.morph_deltas("JawDrop"), d)
+    e = m.morph_deltas("LeftEyeClosed")
+    assert e.dtype == np.float32 and e.shape == (5, 3)
+    assert np.allclose(e[[1, 4]], [[0, -0.1, 0], [0, 0, 0.2]]) and not e[[0, 2, 3]].any()
+    m.RemoveVertex(3)  # rows follow the vertex
+    assert m.vertex_ids.tolist() == [1, 2, 4, 5]
+    assert np.array_equal(m.morph_deltas("JawDrop"), d[[0, 1, 3, 4]])
+    v = m.AddVertex((9, 9, 9))
+    assert m.vertex_ids.tolist()[-1] == v
+    assert not m.morph_deltas("JawDrop")[-1].any()
+    back = EditableMesh.from_wire(_wire_trip(m.to_wire()))
+    assert back == m and back.GetMorphTargetNames() == m.GetMorphTargetNames()
+    for k in m.GetMorphTargetNames():
+        assert np.array_equal(back.morph_deltas(k), m.morph_deltas(k))
+    h = back.to_wire()
+    m.RemoveMorphTarget("LeftEyeClosed")
+    assert m.GetMorphTargetNames() == ["JawDrop"] and m.to_wire() != h
+    with pytest.raises(InvalidEdit):
+        m.morph_deltas("LeftEyeClosed")
+    with pytest.raises(InvalidEdit):
+        m.RemoveMorphTarget("LeftEyeClosed")
+    for bad in (np.zeros((3, 3)), np.full((5, 3), np.nan)):
+        with pytest.raises(InvalidEdit):
+            m.SetMorphTarget("X", bad)
+    with pytest.raises(InvalidEdit):
+        m.SetMorphTarget("X", {99: (0, 0, 0)})
+    with pytest.raises(InvalidEdit):
+        m.SetMorphTarget("", np.zeros((5, 3)))
+    assert m.GetMorphTargetNames() == ["JawDrop"]
+
+
+def test_morph_targets_change_the_avatar_hash(avatar: Avatar):
+    h0 = avatar.content_hash()
+    head = avatar.parts["Head"]
+    head.SetMorphTarget("JawDrop", np.zeros((head.vertex_count, 3), np.float32))
+    h1 = avatar.content_hash()
+    assert h1 != h0
+    assert Avatar.from_wire(_wire_trip(avatar.to_wire())).content_hash() == h1
+    d = np.zeros((head.vertex_count, 3), np.float32)
+    d[0, 1] = -0.01
+    head.SetMorphTarget("JawDrop", d)
+    assert avatar.content_hash() not in (h0, h1)
+
+
+# --------------------------------------------------------------------------- attribute ids
+
+
+def _seam_square() -> EditableMesh:
+    """Two triangles sharing the edge 1-3, with a UV seam along it (vertex 1 and 3 have
+    two UVs each)."""
+    m = EditableMesh()
+    v = [m.AddVertex(p) for p in [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0)]]
+    f1 = m.AddTriangle(v[0], v[1], v[2])
+    f2 = m.AddTriangle(v[0], v[2], v[3])
+    uv = [m.AddUV(x) for x in [(0.0, 0.0), (0.4, 0.0), (0.4, 0.4), (0.6, 0.0), (0.6, 0.4), (1.0, 0.4)]]
+    m.SetFaceUVs(f1, [uv[0], uv[1], uv[2]])
+    m.SetFaceUVs(f2, [uv[3], uv[4], uv[5]])
+    assert uv == [5, 6, 7, 8, 9, 10] and m.RemoveUnused() == []  # drops the automatic UVs 1..4
+    assert m.GetUVs() == uv
+    return m
+
+
+def test_auto_attributes_reuse_and_seams():
+    m = EditableMesh()
+    v = [m.AddVertex(p) for p in [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0)]]
+    f1 = m.AddTriangle(v[0], v[1], v[2])
+    assert m.GetFaceNormals(f1) == [1, 2, 3] and m.GetFaceUVs(f1) == [1, 2, 3] and m.GetFaceColors(f1) == [1, 2, 3]
+    f2 = m.AddTriangle(v[0], v[2], v[3])  # corners on vertices 1 and 3 reuse their ids
+    assert m.GetFaceUVs(f2) == [1, 3, 4] and m.GetFaceNormals(f2) == [1, 3, 4]
+    assert all(m.IsNormalAutomatic(n) for n in m.GetNormals())
+    assert np.allclose(m.GetNormal(1), (0, 0, 1))  # automatic: from the faces (CCW seen from +Z)
+    assert m.GetColor(2) == (1.0, 1.0, 1.0) and m.GetColorAlpha(2) == 1.0
+    m.SetNormal(1, (0, 0, 5))
+    assert m.GetNormal(1) == (0.0, 0.0, 1.0) and not m.IsNormalAutomatic(1)
+    m.ResetNormal(1)
+    assert m.IsNormalAutomatic(1)
+    c = m.AddColor((1.0, 0.0, 0.0), 0.5)
+    m.SetFaceColors(f2, [c, c, c])
+    m.SetColor(c, (0.0, 1.0, 0.0))
+    m.SetColorAlpha(c, 0.25)
+    assert m.GetColor(c) == (0.0, 1.0, 0.0) and m.GetColorAlpha(c) == 0.25
+    assert m.GetVertexColors(v[0]) == [1, c]
+    n = m.AddNormal((1, 0, 0))
+    m.SetFaceNormals(f1, [n, n, n])
+    assert m.GetVertexNormals(v[0]) == [1, n]
+    for bad in (lambda: m.SetFaceUVs(f1, [1, 2, 999]), lambda: m.SetFaceUVs(f1, [1, 2]),
+                lambda: m.SetNormal(1, (0, 0, 0)), lambda: m.AddColor((2, 0, 0)), lambda: m.GetUV(999),
+                lambda: m.AddColor((1, 1, 1), 1.5)):
+        with pytest.raises(InvalidEdit):
+            bad()
+    # removing the faces leaves attributes until RemoveUnused
+    m.RemoveFace(f1)
+    m.RemoveFace(f2)
+    assert m.GetUVs() == [1, 2, 3, 4]
+    assert m.RemoveUnused() == v and m.GetUVs() == [] and m.GetNormals() == [] and m.GetColors() == []
+
+
+def test_seam_vertex_has_two_uvs_and_export_splits_it():
+    m = _seam_square()
+    assert m.GetVertexUVs(1) == [5, 8] and m.GetVertexUVs(3) == [7, 9]
+    assert m.GetVertexUVs(2) == [6]
+    with pytest.raises(InvalidEdit):
+        m.SetVertexUV(1, (0.1, 0.1))  # a seam vertex: set by UV id
+    m.SetVertexUV(2, (0.45, 0.05))
+    assert m.GetUV(6) == pytest.approx((0.45, 0.05))
+    m.SetMorphTarget("Up", {1: (0, 0, 0.5)})
+    ex = m.export_arrays()
+    assert len(ex.positions) == 6 and ex.triangles.shape == (2, 3)  # 4 vertices, 2 split
+    assert ex.vertex_rows.tolist() == [0, 0, 1, 2, 2, 3]
+    assert np.allclose(ex.uvs[ex.triangles], m.corner_uvs())
+    assert np.allclose(ex.positions[ex.triangles], m.positions[m.triangles])
+    assert np.allclose(ex.normals, [(0, 0, 1)] * 6) and ex.colors.shape == (6, 4)
+    assert np.allclose(ex.morphs["Up"][:, 2], [0.5, 0.5, 0, 0, 0, 0])
+    assert ex.face_ids.tolist() == [1, 2]
+    # a mesh without seams exports one glTF vertex per used vertex
+    q = _quad()
+    assert len(q.export_arrays().positions) == 4  # vertex 5 is unused
+
+
+def test_attribute_wire_round_trip_and_validation():
+    m = _seam_square()
+    m.SetNormal(2, (0, 1, 0))
+    m.AddColor((0.5, 0.5, 0.5), 0.5)
+    back = EditableMesh.from_wire(_wire_trip(m.to_wire()))
+    assert back == m and back.GetVertexUVs(1) == [5, 8]
+    assert back.AddUV((0, 0)) == m.AddUV((0, 0))
+    w = m.to_wire()
+    w["face_uvs"]["data"] = np.array([[5, 6, 7], [8, 9, 99]], "<i8").tobytes()
+    with pytest.raises(InvalidEdit):
+        EditableMesh.from_wire(w)
+    w = m.to_wire()
+    w["version"] = 1
+    with pytest.raises(InvalidEdit):
+        EditableMesh.from_wire(w)
+
+
+def test_raycast_and_closest_point(avatar: Avatar):
+    m = _seam_square()
+    hit = m.RaycastLocal((0.75, 0.25, 5), (0, 0, -2))
+    assert hit is not None
+    point, fid, bary = hit
+    assert point == pytest.approx((0.75, 0.25, 0.0)) and fid == 1
+    assert sum(bary) == pytest.approx(1.0)
+    p = np.asarray(m.positions)[[0, 1, 2]]
+    assert np.allclose(np.asarray(bary) @ p, point)
+    assert m.RaycastLocal((0.75, 0.25, 5), (0, 0, 1)) is None  # behind the origin
+    assert m.RaycastLocal((5, 5, 5), (0, 0, -1)) is None
+    assert m.RaycastLocal((0.25, 0.75, -1), (0, 0, 1))[1] == 2  # back side counts too
+    cp, fid, bary = m.FindClosestPointOnSurface((2.0, 0.5, 1.0))
+    assert cp == pytest.approx((1.0, 0.5, 0.0)) and fid in (1, 2)
+    # on a real part: a ray from outside towards the centre hits the near side
+    head = avatar.parts["Head"]
+    c = np.asarray(head.GetCenter())
+    point, fid, _ = head.RaycastLocal(c + (0, 0, -5), (0, 0, 1))
+    assert point[2] == pytest.approx(float(head.GetBounds()[0][2]), abs=0.05)
+    assert head.HasFace(fid)
+
+
+def test_transform_scales_positions_normals_and_morphs():
+    m = _seam_square()
+    m.SetNormal(1, (1, 0, 1))
+    m.SetMorphTarget("X", {2: (1, 1, 1)})
+    m.transform(np.diag([2.0, 1.0, 1.0]), (0, 0, 1))
+    assert m.GetPosition(2) == (2.0, 0.0, 1.0)
+    assert np.allclose(m.GetNormal(1), np.array([0.5, 0, 1]) / np.linalg.norm([0.5, 0, 1]), atol=1e-6)
+    assert np.allclose(m.morph_deltas("X")[1], (2, 1, 1))
+    with pytest.raises(InvalidEdit):
+        m.transform(np.zeros((3, 3)))
