@@ -8,10 +8,10 @@ Stages.  ``build_avatar`` is one function; its steps are module-level helpers of
 duration of the run and calls the real ``build_avatar`` (no copy of its logic):
 
 =========  ==============================================================
-head       ``face_from_preview`` (landmarks → face placement), ``head_geo``
+head       ``head_from_landmarks`` (face surface, skull, UVs, FACS morph targets)
 body       ``part_layout``, ``body_part_geo`` (14 body parts)
 meshes     ``EditableMesh.from_arrays`` (all 15 parts)
-textures   ``head_texture``, ``body_texture``, ``EditableImage.from_array``
+textures   ``head_texture_from_geo``, ``body_texture``, ``EditableImage.from_array``
 rig        ``bone_layout``, ``skin_weights``, ``accessory_layout``, ``rig_attachments``
 morphs     any other helper whose name mentions morph/expression/blendshape
 other      the rest of ``build_avatar`` (decode, checks, description)
@@ -25,7 +25,7 @@ triangles, UVs and PNG textures and exporting it as glb.
 
     python bench/avatar.py [--runs 20]
 
-Needs trimesh for the baseline (``pip install trimesh``; not a runtime dependency).
+Needs trimesh for the baseline (in the ``test`` extra; not a runtime dependency).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ from meshes.editable_mesh import EditableMesh
 from meshes.gltf import model_to_gltf
 
 STAGES = {
-    "head": ["face_from_preview", "head_geo"],
+    "head": ["head_from_landmarks"],
     "body": ["part_layout", "body_part_geo"],
-    "textures": ["head_texture", "body_texture"],
+    "textures": ["head_texture_from_geo", "body_texture"],
     "rig": ["bone_layout", "skin_weights", "accessory_layout", "rig_attachments"],
 }
 MORPH_WORDS = ("morph", "expression", "blendshape", "blend_shape")

@@ -34,7 +34,7 @@ from PIL import Image
 from generation.avatar_textures import body_texture, head_texture_from_geo, rgb01
 from generation.body_geometry import body_part_geo
 from generation.head import HeadGeo, head_from_landmarks
-from generation.body_layout import (BODY_SCALE, BodyScales, Shape, accessory_layout, apply_body_scales, bone_layout,
+from generation.body_layout import (BODY_SCALE, BodyScales, accessory_layout, apply_body_scales, bone_layout,
                                    part_layout, rig_attachments)
 from generation.clothing_prompt import DEFAULT_CLOTHING, parse_clothing_prompt
 from generation.skinning import skin_weights

@@ -13,7 +13,7 @@ import numpy as np
 
 from generation.body_layout import Shape
 
-__all__ = ["spow", "PartGeo", "HeadInfo", "body_part_geo", "head_geo"]
+__all__ = ["spow", "PartGeo", "body_part_geo"]
 
 
 def spow(v: np.ndarray, e: float) -> np.ndarray:
@@ -159,50 +159,3 @@ def body_part_geo(shape: Shape) -> PartGeo:
     theta = np.concatenate([[0.0], np.repeat(th, S), [np.pi]])
     phi = np.concatenate([[0.0], np.tile(-np.pi + 2 * np.pi * k / S, R - 1), [0.0]])
     return PartGeo(pts, _key_normals(pts, keys, tris), np.clip(uv, 0, 1), tris, theta, phi, ftu)
-
-
-@dataclass
-class HeadInfo:
-    half_x: float          # max |x| of the head surface (planar UV extent)
-    half_y: float
-    center_y: float
-    front_z: float         # most forward z (negative)
-
-
-def head_geo(shape: Shape, nose_uv: tuple[float, float], nose_height: float) -> tuple[PartGeo, HeadInfo]:
-    """Head: front patch (φ ∈ [−75°, 75°]) planar-mapped to the face tile (u 0..0.5),
-    back patch cylindrically mapped to u 0.5..1.  Nose bump at face-tile ``nose_uv``."""
-    grid = _Grid(shape)
-    S = grid.S
-    pts = grid.points.copy()
-    hx_eff = float(np.abs(pts[:, 0]).max())
-    hy = shape.half[1]
-    # nose: push front-facing points forward with a Gaussian around the nose tip
-    nx = (0.5 - nose_uv[0]) * 2 * hx_eff
-    ny = (0.5 - nose_uv[1]) * 2 * hy
-    front = pts[:, 2] < 0
-    g = np.exp(-(((pts[:, 0] - nx) / 0.085) ** 2 + ((pts[:, 1] - ny) / 0.11) ** 2))
-    pts[:, 2] -= np.where(front, nose_height * g, 0.0)
-    cols_front = int(round(S * 150 / 360))          # 20 of 48 columns = 150°
-    c0 = S // 2 - cols_front // 2                   # column of φ = −75°
-    kf, thf, phf, tf = _patch(grid, c0, cols_front)
-    kb, thb, phb, tb = _patch(grid, c0 + cols_front, S - cols_front)
-    keys = np.concatenate([kf, kb])
-    tris = np.concatenate([tf, tb + len(kf)])
-    center = np.asarray(shape.center)
-    world = pts + center
-    tris = _orient_outward(world[keys], tris)
-    # UVs
-    pf = pts[kf]
-    uf = 0.5 - pf[:, 0] / (2 * hx_eff)
-    vf = 0.5 - pf[:, 1] / (2 * hy)
-    span = 2 * np.pi * (S - cols_front) / S
-    ub = (phb - (-np.pi + (c0 + cols_front) * 2 * np.pi / S)) / span   # φ runs 75° → 285° unwrapped
-    uv = np.concatenate([
-        np.stack([0.002 + np.clip(uf, 0, 1) * 0.496, np.clip(vf, 0, 1)], axis=1),
-        np.stack([0.504 + np.clip(ub, 0, 1) * 0.492, thb / np.pi], axis=1),
-    ])
-    geo = PartGeo(world[keys], _key_normals(world, keys, tris), np.clip(uv, 0, 1), tris,
-                  np.concatenate([thf, thb]), np.concatenate([phf, phb]))
-    info = HeadInfo(hx_eff, hy, shape.center[1], float(world[:, 2].min()))
-    return geo, info

@@ -155,12 +155,6 @@ def _check_morph_name(name: object) -> str:
     return name
 
 
-def _check_morph_name(name: object) -> str:
-    if not isinstance(name, str) or not 1 <= len(name) <= MAX_MORPH_NAME or not name.isprintable():
-        raise InvalidEdit(f"a morph target name must be 1..{MAX_MORPH_NAME} printable characters")
-    return name
-
-
 def _unit3(n: object, what: str) -> tuple[float, float, float]:
     v = np.asarray(_vec(n, 3, what, limit=None), np.float64)
     ln = float(np.linalg.norm(v))

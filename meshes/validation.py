@@ -144,7 +144,7 @@ def validate_full_body(avatar: Avatar) -> tuple[bool, list[str]]:
         if mesh.triangle_count == 0:
             reasons.append(f"{part} has no triangles.")
             continue
-        pos, uv = mesh.positions, mesh.uvs
+        pos = mesh.positions
         if not np.isfinite(pos).all():
             reasons.append(f"{part} has non-finite vertex positions.")
             continue
