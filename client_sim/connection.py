@@ -100,7 +100,10 @@ class Connection:
         future = asyncio.get_running_loop().create_future()
         self._calls[fid] = (future, on_progress)
         try:
-            await self._ws.send(pack({"id": fid, "method": method, "params": params or {}}))
+            try:
+                await self._ws.send(pack({"id": fid, "method": method, "params": params or {}}))
+            except websockets.ConnectionClosed as exc:
+                raise ConnectionError(f"connection to the server closed ({exc})") from exc
             return await future
         finally:
             self._calls.pop(fid, None)

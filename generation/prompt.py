@@ -59,7 +59,7 @@ import numpy as np
 
 from .errors import PromptModerated, PromptTooLong
 
-__all__ = ["PromptSpec", "parse_prompt", "VOCABULARY", "BLOCKLIST", "MAX_PROMPT_CHARS", "BACKGROUND_SCENES"]
+__all__ = ["PromptSpec", "parse_prompt", "is_offensive", "VOCABULARY", "BLOCKLIST", "MAX_PROMPT_CHARS", "BACKGROUND_SCENES"]
 
 RGB = tuple[int, int, int]
 MAX_PROMPT_CHARS = 500
@@ -171,13 +171,20 @@ def _blocked(w: str, stem: str, whole: bool) -> bool:
     return w == stem or (not whole and w.startswith(stem))
 
 
-def _moderate(text: str) -> None:
+def is_offensive(text: str) -> bool:
+    """True when any word of ``text`` hits :data:`BLOCKLIST` (prompts, avatar names)."""
     for raw in re.findall(r"[\w@$]+", text):
         w2, w1 = _fold(raw)
         for stem in BLOCKLIST:
             s1, whole = _SINGLE.sub(r"\1", stem), stem in _WHOLE_WORD_ONLY
             if _blocked(w2, stem, whole) or (len(s1) >= 3 and _blocked(w1, s1, whole)):
-                raise PromptModerated()
+                return True
+    return False
+
+
+def _moderate(text: str) -> None:
+    if is_offensive(text):
+        raise PromptModerated()
 
 
 def _role(word: str, nxt: str | None) -> str | None:

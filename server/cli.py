@@ -46,6 +46,7 @@ def cmd_create_experience(args) -> int:
         "DefaultStyle": args.default_style,
         "LikenessThreshold": args.likeness_threshold,
         "InputCaching": True if args.input_caching else None,
+        "CreationTokens": args.creation_token or None,
     }
     try:
         exp_id, key = asyncio.run(create_experience(_config(args), args.name, settings))
@@ -247,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--likeness-threshold", type=float,
                    help="likeness score below which a preview is retried (default 0.75 photoreal, 0.60 stylised)")
     p.add_argument("--input-caching", action="store_true", help="keep selfies 24 h after the session")
+    p.add_argument("--creation-token", action="append",
+                   help="an avatar creation token PromptCreateAvatarAsync accepts as TokenId (repeatable)")
     p.set_defaults(func=cmd_create_experience)
     p = admin.add_parser("list-experiences")
     data_dir(p)

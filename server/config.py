@@ -11,6 +11,8 @@
 | ``ACS_ALLOWED_2D`` / ``ACS_ALLOWED_3D`` | defaults per session | ``5`` / ``1`` |
 | ``ACS_DISCONNECT_GRACE`` | ``disconnect_grace`` | ``30`` s |
 | ``ACS_TOKEN_TTL`` | ``token_ttl`` | ``3600`` s |
+| ``ACS_WS_IDLE_TIMEOUT`` | ``ws_idle_timeout`` | ``300`` s without a frame closes a socket |
+| ``ACS_EDIT_OPS_PER_SECOND`` | ``edit_ops_per_second`` | ``2000`` edit ops/s per socket (burst 2×) |
 | ``ACS_PREVIEW_SIZE`` | ``preview_size`` | ``800`` px (``1200`` with ``HighRes``) |
 | ``ACS_STYLE_BACKEND`` | ``style_backend`` | ``procedural`` (or ``diffusion``) |
 | ``ACS_DIFFUSION_MODEL`` | ``diffusion_model`` | none: a local diffusers img2img model directory |
@@ -49,6 +51,10 @@ class Config:
     selfie_timeout: float = 120.0
     publish_timeout: float = 60.0
     max_frame_bytes: int = 16 * 1024 * 1024
+    #: Websocket limits: a socket silent this long is closed; edit ops beyond this rate
+    #: (with a burst of twice as many) are held back, not dropped.
+    ws_idle_timeout: float = 300.0
+    edit_ops_per_second: float = 2000.0
 
     @property
     def db_url(self) -> str:

@@ -144,3 +144,49 @@ async def test_concurrent_publish_upload_after_end_and_oversized_batch(tmp_path,
                 assert err.value.code == "SessionNotActive"
             status, body = await Http(srv.url, token).upload(f"/v1/files/{prompt['FileId']}", astronaut_jpeg)
             assert status == 409 and body["error"]["code"] == "SessionNotActive"
+
+
+async def test_publish_token_name_and_validation_results(tmp_path, executor, astronaut_jpeg):
+    key = await new_experience(tmp_path, CreationTokens=["tok-body-1"])
+    async with running_server(tmp_path, executor) as srv:
+        async with GameServer(srv.url, key) as gs:
+            ready = asyncio.Future()
+            await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
+            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+            asked = []
+
+            async def confirm(prompt):
+                asked.append(prompt["PromptId"])
+                return True
+
+            client = await GameClient(srv.url, await gs.CreatePlayerToken("p"), confirm_publish=confirm).connect()
+            _, up = await Http(srv.url, client.token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
+            pre = await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"]})
+            gen_id = await gs.GenerateAvatarAsync({"SessionId": sid, "PreviewId": pre["PreviewId"]})
+            server_copy = await gs.LoadGeneratedAvatarAsync(gen_id)
+            client_copy = await client.LoadGeneratedAvatarAsync(gen_id)
+
+            result = await gs.PromptCreateAvatarAsync("not-our-token", "p", server_copy)
+            assert (result["Result"], result["ResultCode"]) == ("TokenInvalid", 12)
+            result = await gs.PromptCreateAvatarAsync("tok-body-1", "p", server_copy, name="fucking avatar")
+            assert (result["Result"], result["ResultCode"]) == ("ModeratedName", 8)
+            assert asked == []  # refused before the player was asked
+
+            # An edit that pulls the head apart: still a valid op, but not a valid body.
+            head = server_copy.avatar.parts["Head"]
+            vid = head.GetVertices()[0]
+            original = list(head.GetPosition(vid))
+            version = await server_copy.edit([{"op": "SetPosition", "Part": "Head", "VertexId": vid,
+                                               "Position": [0.0, 40.0, 0.0]}])
+            await client_copy.wait_version(version)
+            ok, reasons = await gs.ValidateUGCFullBodyAsync(gen_id)
+            assert not ok and any("Head" in r for r in reasons)
+            result = await gs.PromptCreateAvatarAsync("tok-body-1", "p", server_copy)
+            assert (result["Result"], result["ResultCode"]) == ("UGCValidationFailed", 7)
+            assert "Head" in result["Message"]
+            # Moving it back makes it publishable with the right token.
+            await server_copy.edit([{"op": "SetPosition", "Part": "Head", "VertexId": vid, "Position": original}])
+            await client_copy.wait_version(server_copy.version)
+            result = await gs.PromptCreateAvatarAsync("tok-body-1", "p", server_copy, name="Space Me")
+            assert result["Result"] == "Success"
+            await client.close()

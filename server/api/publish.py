@@ -6,6 +6,7 @@ import asyncio
 
 from sqlalchemy.exc import IntegrityError
 
+from generation.prompt import is_offensive
 from schemas import PROMPT_CREATE_AVATAR_RESULT
 from schemas import methods as m
 from schemas.errors import Conflict, InvalidParams
@@ -31,9 +32,10 @@ async def prompt_create_avatar(svc: Service, call: Call, p: m.PromptCreateAvatar
     if gen.player_id != p.PlayerId:
         return outcome("PermissionDenied", "That generation belongs to another player.")
     exp = await svc.experience(call.principal)
-    tokens = (exp.settings or {}).get("CreationTokens")
-    if p.TokenId is not None and tokens is not None and p.TokenId not in tokens:
+    if p.TokenId is not None and p.TokenId not in (exp.settings or {}).get("CreationTokens", ()):
         return outcome("TokenInvalid", "The avatar creation token does not belong to this experience.")
+    if p.Name is not None and is_offensive(p.Name):
+        return outcome("ModeratedName", "That avatar name is not allowed; choose another.")
     doc = await svc.documents.open(gen)
     doc.check_editable()
 

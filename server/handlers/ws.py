@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from schemas.errors import AcsError, RequestError
 from schemas.frames import BadFrame, Request, error_frame, pack, parse_request, progress_frame, result_frame
 
 from ..auth import Principal
 from ..keys import CONFIG, SERVICE, SOCKETS
+from ..limits import TokenBucket
 from ..service import Call, Service
 from .common import credential
 
@@ -29,11 +30,12 @@ MAX_IN_FLIGHT = 64
 
 
 class WsConnection:
-    def __init__(self, ws: web.WebSocketResponse, principal: Principal):
+    def __init__(self, ws: web.WebSocketResponse, principal: Principal, edit_rate: float):
         self.ws = ws
         self.principal = principal
         self._send_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task] = set()
+        self.edits = TokenBucket(edit_rate, 2 * edit_rate)
 
     async def send(self, frame: dict) -> None:
         data = pack(frame)
@@ -65,19 +67,28 @@ async def _serve_request(svc: Service, conn: WsConnection, req: Request) -> None
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     svc = request.app[SERVICE]
     principal = await svc.authenticate(credential(request))  # 401 JSON before the upgrade
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=request.app[CONFIG].max_frame_bytes)
+    config = request.app[CONFIG]
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=config.max_frame_bytes)
     await ws.prepare(request)
-    conn = WsConnection(ws, principal)
+    conn = WsConnection(ws, principal, config.edit_ops_per_second)
     request.app[SOCKETS].add(ws)
     await svc.hub.add(conn)
     try:
-        async for msg in ws:
+        while True:
+            try:
+                msg = await ws.receive(timeout=config.ws_idle_timeout)
+            except asyncio.TimeoutError:
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle timeout")
+                break
             if msg.type == WSMsgType.BINARY:
                 await _on_frame(svc, conn, msg.data)
             elif msg.type == WSMsgType.TEXT:
                 await conn.send(error_frame(None, BadFrame("Frames must be binary msgpack.")))
             elif msg.type == WSMsgType.ERROR:
                 log.info("websocket error: %s", ws.exception())
+                break
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
     finally:
         request.app[SOCKETS].discard(ws)
         await svc.hub.remove(conn)
@@ -93,6 +104,13 @@ async def _on_frame(svc: Service, conn: WsConnection, data: bytes) -> None:
     except BadFrame as err:
         await conn.send(error_frame(None, err))
         return
+    if req.method == "ApplyEdits":
+        # Back-pressure: a flood of edits is slowed at this socket's reader, so the
+        # sender's TCP window fills up; other sockets are not affected.
+        ops = req.params.get("Ops")
+        wait = conn.edits.delay(len(ops) if isinstance(ops, list) else 1, asyncio.get_running_loop().time())
+        if wait > 0:
+            await asyncio.sleep(wait)
     if len(conn.tasks) >= MAX_IN_FLIGHT:
         await conn.send(error_frame(req.id, RequestError(
             f"At most {MAX_IN_FLIGHT} requests may be in flight on one socket.", code="TooManyRequests",
