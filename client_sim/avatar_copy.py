@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from meshes import Avatar, apply_ops
+from meshes import Avatar, apply_ops, ops_cost
+from server.documents import INLINE_COST
 
 from .connection import Connection
 
@@ -52,6 +53,10 @@ class AvatarCopy:
             if version > self.version:
                 self._pending[version] = ops
             while self.version + 1 in self._pending:
-                await asyncio.to_thread(apply_ops, self.avatar, self._pending.pop(self.version + 1))
+                ops = self._pending.pop(self.version + 1)
+                if ops_cost(self.avatar, ops) <= INLINE_COST:
+                    apply_ops(self.avatar, ops)
+                else:
+                    await asyncio.to_thread(apply_ops, self.avatar, ops)
                 self.version += 1
             self._changed.notify_all()

@@ -10,11 +10,17 @@ apply batches in version order and therefore converge.
 Applying ops and encoding snapshots run in a thread, and a batch's pixel work
 is capped, so one large edit cannot stall the event loop.  Documents nobody
 holds open are dropped from memory and replayed from the database when needed.
+
+Persistence is a group commit: accepted batches wait in a queue that one flusher
+task writes in a single transaction; only then are they acknowledged and relayed,
+in version order.  Under load many batches share one fsync; a batch is never
+acknowledged or relayed before it is durable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 import msgpack
@@ -28,19 +34,36 @@ from .hub import Connection, Hub
 
 __all__ = ["LiveDocument", "Documents", "MAX_OPS_PER_BATCH", "MAX_PIXELS_PER_BATCH"]
 
+log = logging.getLogger(__name__)
+
 MAX_OPS_PER_BATCH = 1024
 #: Pixels one batch may touch (four 1024² images' worth).
 MAX_PIXELS_PER_BATCH = 4 * 1024 * 1024
+#: Batches up to this cost (pixels, see ops_cost) are applied on the event loop.
+INLINE_COST = 64 * 64
 #: Documents kept in memory with no socket subscribed (HTTP-only callers).
 MAX_IDLE_DOCUMENTS = 32
 
 
 @dataclass(eq=False)
+class _Accepted:
+    doc: "LiveDocument"
+    row: EditOp
+    ops: list
+    origin: Connection | None
+    done: asyncio.Future
+
+
+@dataclass(eq=False)
 class LiveDocument:
     generation_id: str
+    experience_id: str
+    player_id: str
     avatar: Avatar
     version: int
     published: bool = False
+    #: Set when a batch applied in memory could not be persisted: the copy is dropped.
+    broken: bool = False
     #: Set while PromptCreateAvatarAsync exports this document; edits wait for the outcome.
     publishing: bool = False
     subscribers: set = field(default_factory=set)
@@ -76,6 +99,20 @@ class Documents:
         self.clock = clock
         self._docs: dict[str, LiveDocument] = {}
         self._loading: dict[str, asyncio.Lock] = {}
+        self._queue: list[_Accepted] = []
+        self._queued = asyncio.Event()
+        self._flusher: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._flusher = asyncio.create_task(self._flush_loop(), name="edit-group-commit")
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            try:
+                await self._flusher
+            except asyncio.CancelledError:
+                pass
 
     async def open(self, gen: Generation) -> LiveDocument:
         doc = self._docs.get(gen.id)
@@ -91,10 +128,15 @@ class Documents:
                 batches = [msgpack.unpackb(r.ops, raw=False) for r in rows]
                 avatar = await asyncio.to_thread(_replay, base, batches)
                 self._evict_idle()
-                self._docs[gen.id] = LiveDocument(gen.id, avatar, rows[-1].version if rows else 0,
+                self._docs[gen.id] = LiveDocument(gen.id, gen.experience_id, gen.player_id, avatar,
+                                                  rows[-1].version if rows else 0,
                                                   published=gen.published_bundle_id is not None)
         self._loading.pop(gen.id, None)
         return self._docs[gen.id]
+
+    def cached(self, generation_id: str) -> LiveDocument | None:
+        """The open document, if it is in memory (saves a database read per edit)."""
+        return self._docs.get(generation_id)
 
     def subscribe(self, doc: LiveDocument, conn: Connection | None) -> None:
         if conn is not None:
@@ -120,24 +162,53 @@ class Documents:
             raise InvalidParams(f"At most {MAX_OPS_PER_BATCH} ops per batch.")
         async with doc.lock:
             doc.check_editable()
-            if ops_cost(doc.avatar, ops) > MAX_PIXELS_PER_BATCH:
+            cost = ops_cost(doc.avatar, ops)
+            if cost > MAX_PIXELS_PER_BATCH:
                 raise InvalidParams(f"This batch would touch more than {MAX_PIXELS_PER_BATCH} pixels; "
                                     "split it into smaller batches.")
-            await asyncio.to_thread(apply_ops, doc.avatar, ops)  # raises InvalidEdit, changes nothing
+            # Raises InvalidEdit and changes nothing.  Small batches (a few vertices, a
+            # brush stroke) cost less than a thread hop and run inline.
+            if cost <= INLINE_COST:
+                apply_ops(doc.avatar, ops)
+            else:
+                await asyncio.to_thread(apply_ops, doc.avatar, ops)
             doc.version += 1
+            row = EditOp(generation_id=doc.generation_id, version=doc.version, origin=role,
+                         ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock())
+            accepted = _Accepted(doc, row, ops, origin, asyncio.get_running_loop().create_future())
+            self._queue.append(accepted)
+            self._queued.set()
+        await asyncio.shield(accepted.done)  # durable, relayed; raises if it could not be persisted
+        return row.version
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            batch, self._queue = self._queue, []
+            durable = [a for a in batch if not a.doc.broken]
             try:
                 async with self.db.begin() as db:
-                    db.add(EditOp(generation_id=doc.generation_id, version=doc.version, origin=role,
-                                  ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock()))
-            except BaseException:
-                # Not persisted, so not acknowledged: reload from the database next time.
-                self._docs.pop(doc.generation_id, None)
-                raise
-            others = [c for c in doc.subscribers if c is not origin]
-            await self.hub.to_many(others, "EditsApplied", {
-                "GenerationId": doc.generation_id, "Version": doc.version, "Ops": ops, "Origin": role,
-            })
-            return doc.version
+                    db.add_all([a.row for a in durable])
+            except Exception:
+                log.exception("could not persist %d edit batches", len(durable))
+                durable = []
+            for a in batch:
+                if a in durable:
+                    continue
+                # Applied in memory but not persisted: never acknowledged; the copy is
+                # dropped and replayed from the database when next opened.
+                a.doc.broken = True
+                self._docs.pop(a.doc.generation_id, None)
+                a.done.set_exception(Conflict("The edit could not be saved; reload the document.",
+                                              code="EditNotSaved"))
+            for a in durable:
+                others = [c for c in a.doc.subscribers if c is not a.origin]
+                await self.hub.to_many(others, "EditsApplied", {
+                    "GenerationId": a.doc.generation_id, "Version": a.row.version, "Ops": a.ops,
+                    "Origin": a.row.origin,
+                })
+                a.done.set_result(a.row.version)
 
 
 def _replay(base: bytes, batches: list[list]) -> Avatar:

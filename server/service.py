@@ -127,8 +127,10 @@ class Service:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.documents.start()
         await self.sessions.start()
 
     async def stop(self) -> None:
         await self.sessions.stop()
+        await self.documents.stop()
         self.prompts.cancel_all()

@@ -70,13 +70,16 @@ async def load_avatar(svc: Service, call: Call, p: m.LoadGeneratedAvatarAsync) -
 
 @method("ApplyEdits")
 async def apply_edits(svc: Service, call: Call, p: m.ApplyEdits) -> dict:
-    gen = await owned_generation(svc, call, p.GenerationId)
-    doc = await svc.documents.open(gen)
+    doc = svc.documents.cached(p.GenerationId)
+    if doc is None:
+        doc = await svc.documents.open(await owned_generation(svc, call, p.GenerationId))
+    else:
+        svc.check_owner(doc, call.principal, "generation")
     if p.BaseVersion < 0 or p.BaseVersion > doc.version:
         raise InvalidParams(f"BaseVersion {p.BaseVersion} is not a version of this document "
                             f"(latest is {doc.version}).")
     version = await svc.documents.apply(doc, p.Ops, call.conn, call.principal.role)
-    return {"GenerationId": gen.id, "Version": version}
+    return {"GenerationId": doc.generation_id, "Version": version}
 
 
 @method("GetValidationRules")
