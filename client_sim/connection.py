@@ -70,14 +70,27 @@ class Connection:
         return self
 
     async def close(self) -> None:
+        await self._close_socket()
+        for task in list(self._handler_tasks):
+            task.cancel()
+
+    async def _close_socket(self) -> None:
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        for task in list(self._handler_tasks):
-            task.cancel()
+
+    def drop(self) -> None:
+        """Lose the connection abruptly, as a network failure would (for tests and drills)."""
+        if self._ws is not None:
+            self._ws.transport.abort()
+
+    async def reconnect(self) -> "Connection":
+        """A fresh socket with the same credential; event handlers stay registered."""
+        await self._close_socket()
+        return await self.connect()
 
     async def __aenter__(self) -> "Connection":
         return await self.connect()

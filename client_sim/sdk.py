@@ -42,8 +42,11 @@ class SessionRequestConnection:
 
 
 class _Side:
+    role = "server"
+
     def __init__(self, base_url: str, credential: str):
         self.conn = Connection(base_url, credential)
+        self.copies: dict[str, AvatarCopy] = {}
 
     async def connect(self):
         await self.conn.connect()
@@ -69,12 +72,19 @@ class _Side:
         self.conn.on("EditsApplied", early.append)
         try:
             bundle = await self.conn.call("LoadGeneratedAvatarAsync", {"GenerationId": generation_id})
-            copy = AvatarCopy(self.conn, bundle)
+            copy = AvatarCopy.for_role(self.conn, bundle, self.role)
         finally:
             self.conn.off("EditsApplied", early.append)
         for data in early:
             await copy.receive_relayed(data)
+        self.copies[generation_id] = copy
         return copy
+
+    async def reconnect(self) -> None:
+        """Reconnect after a dropped connection and bring every loaded copy up to date."""
+        await self.conn.reconnect()
+        for copy in self.copies.values():
+            await copy.resync()
 
     async def GetValidationRules(self) -> dict:
         return await self.conn.call("GetValidationRules")
@@ -157,6 +167,8 @@ class GameClient(_Side):
         confirm_publish: answers ``PromptCreateAvatar``; True creates the avatar.
     """
 
+    role = "client"
+
     def __init__(self, base_url: str, token: str, *,
                  choose_photo: Callable[[dict], Awaitable[bytes | None]] | None = None,
                  confirm_publish: Callable[[dict], Awaitable[bool]] | None = None):
@@ -165,7 +177,6 @@ class GameClient(_Side):
         self.token = token
         self.choose_photo = choose_photo
         self.confirm_publish = confirm_publish
-        self.copies: dict[str, AvatarCopy] = {}
         self.conn.on("PromptSelectImage", self._on_select_image)
         self.conn.on("PromptCreateAvatar", self._on_create_avatar)
 
@@ -180,11 +191,6 @@ class GameClient(_Side):
         if "error" in body:
             raise RemoteError(body["error"]["code"], body["error"]["message"])
         return body
-
-    async def LoadGeneratedAvatarAsync(self, generation_id: str) -> AvatarCopy:
-        copy = await super().LoadGeneratedAvatarAsync(generation_id)
-        self.copies[generation_id] = copy
-        return copy
 
     async def _on_select_image(self, data: dict) -> None:
         photo = await self.choose_photo(data) if self.choose_photo else None

@@ -1,21 +1,38 @@
 """Editable avatar data model: EditableMesh / EditableImage, the R15 rig, the
 Avatar bundle, edit ops, glTF export and body validation."""
 
-from .avatar import Avatar, canonical_hash
+from .avatar import COLOR_PROPERTIES, SCALE_PROPERTIES, SETTABLE_PROPERTIES, Avatar, canonical_hash
 from .editable_image import MAX_IMAGE_SIZE, EditableImage
-from .editable_mesh import MAX_TRIANGLES, MAX_VERTICES, EditableMesh, ExportArrays, InvalidEdit, MeshLimitExceeded
+from .editable_mesh import EXPLICIT_ID_BASE, MAX_TRIANGLES, MAX_VERTICES, EditableMesh, ExportArrays, InvalidEdit, MeshLimitExceeded
 from .gltf import export_glb, load_glb, read_accessor
 from .ops import (
     OP_KEYS,
+    add_triangle_op,
+    add_vertex_op,
     apply_op,
     apply_ops,
+    batch_set_values_op,
     ops_cost,
     draw_circle_op,
     draw_rectangle_op,
+    remove_face_op,
     set_position_op,
+    set_property_op,
     set_uv_op,
+    set_vertex_bone_weights_op,
     validate_op,
     write_pixels_op,
+)
+from .sync import (
+    SIDE_BUILDER,
+    SIDE_CLIENT,
+    SIDE_SERVER,
+    DocumentLog,
+    IdAllocator,
+    LogEntry,
+    Replica,
+    ReplicaDiverged,
+    Submitted,
 )
 from .r15 import (
     BODY_PARTS,
@@ -34,6 +51,10 @@ from .validation import GetValidationRules, validate_full_body, watertight_probl
 __all__ = [
     "Avatar",
     "canonical_hash",
+    "COLOR_PROPERTIES",
+    "SCALE_PROPERTIES",
+    "SETTABLE_PROPERTIES",
+    "EXPLICIT_ID_BASE",
     "EditableImage",
     "EditableMesh",
     "ExportArrays",
@@ -55,6 +76,21 @@ __all__ = [
     "write_pixels_op",
     "draw_rectangle_op",
     "draw_circle_op",
+    "batch_set_values_op",
+    "add_vertex_op",
+    "add_triangle_op",
+    "remove_face_op",
+    "set_vertex_bone_weights_op",
+    "set_property_op",
+    "SIDE_BUILDER",
+    "SIDE_SERVER",
+    "SIDE_CLIENT",
+    "DocumentLog",
+    "IdAllocator",
+    "LogEntry",
+    "Replica",
+    "ReplicaDiverged",
+    "Submitted",
     "BODY_PARTS",
     "BONE_NAMES",
     "BONE_HIERARCHY",

@@ -16,6 +16,13 @@ Roblox-style local position is ``model_position - part_center(part)``.
 * ``attachments``: part → attachment name → ``{"Position": [x, y, z],
   "Orientation": [rx, ry, rz] degrees}``.
 * ``metadata``: free msgpack-friendly dict (generator notes, prompt words used).
+
+Description edits (the ``SetProperty`` op): :meth:`Avatar.set_property` changes one
+of :data:`SETTABLE_PROPERTIES` -- the six ``*Color`` properties ([r, g, b] 0..1; the
+matching ``BodyParts[i].Color`` follows, as in Roblox), the six scales (ranges from
+the HumanoidDescription JSON Schema) and ``Accessories`` (a list of
+AccessoryDescription dicts, schema-checked).  Only the description changes: the
+geometry is edited with mesh ops.
 """
 
 from __future__ import annotations
@@ -29,8 +36,15 @@ import numpy as np
 from .editable_image import EditableImage
 from .editable_mesh import EditableMesh, InvalidEdit
 from .r15 import BODY_PARTS, PART_TO_BODY_PART, ASSET_TYPE_OF_BODY_PART
+from schemas.humanoid import humanoid_description_schema, schema_errors
 
-__all__ = ["Avatar", "canonical_hash"]
+__all__ = ["Avatar", "canonical_hash", "SETTABLE_PROPERTIES", "COLOR_PROPERTIES", "SCALE_PROPERTIES"]
+
+#: HumanoidDescription colour properties (→ the BodyPart of the same name).
+COLOR_PROPERTIES: dict[str, str] = {f"{bp}Color": bp for bp in BODY_PARTS}
+SCALE_PROPERTIES = ("HeightScale", "WidthScale", "DepthScale", "HeadScale", "BodyTypeScale", "ProportionScale")
+#: What the ``SetProperty`` op may change.
+SETTABLE_PROPERTIES = (*COLOR_PROPERTIES, *SCALE_PROPERTIES, "Accessories")
 
 
 class Avatar:
@@ -79,6 +93,37 @@ class Avatar:
 
     def bone_positions(self) -> dict[str, np.ndarray]:
         return {b["Name"]: np.asarray(b["Position"], np.float64) for b in self.bones}
+
+    # ------------------------------------------------------------------ description edits
+
+    @staticmethod
+    def check_property(name: object, value: object) -> object:
+        """Validate a ``SetProperty`` edit; returns the value as it will be stored
+        (numbers as floats, lists as lists).  Raises :class:`InvalidEdit`."""
+        if not isinstance(name, str) or name not in SETTABLE_PROPERTIES:
+            raise InvalidEdit(f"property {name!r} cannot be set; allowed: {list(SETTABLE_PROPERTIES)}")
+        if isinstance(value, tuple):
+            value = list(value)
+        _check_plain(value, name)
+        schema = humanoid_description_schema()
+        errs = schema_errors(value, schema["properties"][name], schema, f"$.{name}")
+        if errs:
+            raise InvalidEdit("; ".join(errs[:3]))
+        if name in COLOR_PROPERTIES:
+            return [float(c) for c in value]
+        if name in SCALE_PROPERTIES:
+            return float(value)
+        return _plain_copy(value)
+
+    def set_property(self, name: str, value: object) -> None:
+        """Set a HumanoidDescription property (see :data:`SETTABLE_PROPERTIES`); a
+        colour also sets the matching ``BodyParts`` entry's ``Color``."""
+        v = self.check_property(name, value)
+        self.description[name] = v
+        if name in COLOR_PROPERTIES:
+            for bp in self.description.get("BodyParts") or []:
+                if isinstance(bp, dict) and bp.get("BodyPart") == COLOR_PROPERTIES[name]:
+                    bp["Color"] = list(v)
 
     # ------------------------------------------------------------------ wire
 

@@ -24,6 +24,16 @@ handed out 1, 2, 3, ... per table and never reused, so removing vertex 4 of
 (lowest) normal / UV / colour id already used by a face on that vertex, and
 otherwise gets a new one (automatic normal, UV (0, 0), white opaque colour).
 
+**Explicit ids** (for edits made concurrently on several copies): ``AddVertex`` and
+``AddTriangle`` accept a creator-chosen ``vertex_id=`` / ``face_id=``.  It must be
+≥ 1, not in use, and -- when it lies in the counter's range (below
+:data:`EXPLICIT_ID_BASE` = 2**40) -- not below the counter, so an id the counter
+handed out is never handed out again (the counter then moves past it).  Ids from
+2**40 up are left to the creators (see :class:`meshes.sync.IdAllocator`: side ``s``
+uses ``s << 40 | n``); the counter keeps numbering builder-created rows 1, 2, 3, ...
+Rows stay sorted by id whatever the creation order, so two copies that apply the
+same ops in the same order hold identical tables.
+
 Legacy per-vertex views (``normals``, ``uvs``) give, for each vertex, the value
 of the first face corner (lowest face row) that uses it -- exact for meshes
 without seams.
@@ -54,6 +64,7 @@ __all__ = [
     "MAX_INFLUENCES",
     "MAX_COORDINATE",
     "MAX_MORPH_TARGETS",
+    "EXPLICIT_ID_BASE",
     "array_to_wire",
     "array_from_wire",
     "normalize_weights",
@@ -71,6 +82,10 @@ MAX_COORDINATE = 2048.0
 MAX_MORPH_TARGETS = 64
 MAX_MORPH_NAME = 100
 WIRE_VERSION = 2
+#: Ids from here up are only ever chosen by their creators (explicit ids); the
+#: per-table counter hands out 1, 2, 3, ... below it.
+EXPLICIT_ID_BASE = 1 << 40
+_MAX_ID = (1 << 63) - 1
 
 
 class InvalidEdit(InputRejected):
@@ -238,20 +253,46 @@ class _Table:
         if self.n + k > self.limit:
             raise MeshLimitExceeded(f"cannot add a {self.what}: the limit is {self.limit} {self.what}s")
 
-    def add(self, **values) -> int:
+    def check_new_id(self, i: object) -> int:
+        """Validate a creator-chosen id (see the module docstring); returns it as int."""
+        v = _int_id(i, f"new {self.what} id")
+        if not 1 <= v <= _MAX_ID:
+            raise InvalidEdit(f"a {self.what} id must be 1..2**63-1, got {v}")
+        if self.has(v):
+            raise InvalidEdit(f"{self.what} id {v} is already in use")
+        if v < EXPLICIT_ID_BASE and v < self.next_id:
+            raise InvalidEdit(f"{self.what} id {v} was handed out before; ids are never reused")
+        return v
+
+    def add(self, *, explicit_id: int | None = None, **values) -> int:
         self.check_room()
+        if explicit_id is None:
+            i = self.next_id
+            while self.has(i):  # an explicit id took it (only ids ≥ next_id can be live)
+                i += 1
+            self.next_id = i + 1
+        else:
+            i = self.check_new_id(explicit_id)
+            if i < EXPLICIT_ID_BASE:
+                self.next_id = i + 1
         self.grow(self.n + 1)
-        r = self.n
-        i = self.next_id
+        n = self.n
+        r = n if n == 0 or self.ids[n - 1] < i else int(np.searchsorted(self.ids[:n], i))
+        if r < n:  # keep rows sorted by id: shift the tail up one row
+            self.ids[r + 1: n + 1] = self.ids[r:n].copy()
+            for a in self.cols.values():
+                a[r + 1: n + 1] = a[r:n].copy()
         self.ids[r] = i
         for k, a in self.cols.items():
             a[r] = values.get(k, 0)
         self.n += 1
-        self.next_id += 1
         return i
 
     def add_many(self, values: dict[str, np.ndarray], count: int) -> np.ndarray:
         self.check_room(count)
+        if self.n and self.ids[self.n - 1] >= self.next_id:  # explicit ids above: keep rows sorted
+            return np.asarray([self.add(**{k: np.asarray(v)[j] for k, v in values.items()})
+                               for j in range(count)], np.int64)
         self.grow(self.n + count)
         r0 = self.n
         ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
@@ -428,12 +469,22 @@ class EditableMesh:
 
     # ------------------------------------------------------------------ Roblox API: vertices
 
-    def AddVertex(self, p: Sequence[float]) -> int:
-        """Add a vertex at ``p`` (studs); returns its new id.  Morph deltas start at zero."""
+    def AddVertex(self, p: Sequence[float], *, vertex_id: int | None = None) -> int:
+        """Add a vertex at ``p`` (studs); returns its id -- ``vertex_id`` when given
+        (creator-chosen: ≥ 1, unused, never handed out by the counter), else the
+        counter's next.  Morph deltas start at zero."""
         xyz = _vec(p, 3, "position")
         if self._V.n >= MAX_VERTICES:
             raise MeshLimitExceeded(f"cannot add a vertex: the limit is {MAX_VERTICES} vertices")
-        return self._V.add(pos=xyz)
+        return self._V.add(explicit_id=vertex_id, pos=xyz)
+
+    def check_new_vertex_id(self, vertex_id: object) -> int:
+        """Raise :class:`InvalidEdit` unless ``vertex_id`` may be used by :meth:`AddVertex`."""
+        return self._V.check_new_id(vertex_id)
+
+    def check_new_face_id(self, face_id: object) -> int:
+        """Raise :class:`InvalidEdit` unless ``face_id`` may be used by :meth:`AddTriangle`."""
+        return self._F.check_new_id(face_id)
 
     def GetPosition(self, vid: int) -> tuple[float, float, float]:
         return tuple(float(c) for c in self._V.col("pos")[self._row(vid)])  # type: ignore[return-value]
@@ -640,11 +691,15 @@ class EditableMesh:
 
     # ------------------------------------------------------------------ Roblox API: faces
 
-    def AddTriangle(self, v0: int, v1: int, v2: int) -> int:
-        """Add a counter-clockwise triangle over three existing, distinct vertex ids.
+    def AddTriangle(self, v0: int, v1: int, v2: int, *, face_id: int | None = None) -> int:
+        """Add a counter-clockwise triangle over three existing, distinct vertex ids;
+        returns its id (``face_id`` when given, see :meth:`AddVertex`).
 
         Each corner reuses the lowest normal / UV / colour id already used by a face
-        on that vertex, or gets a new one (automatic normal, UV (0, 0), white)."""
+        on that vertex, or gets a new one (automatic normal, UV (0, 0), white); those
+        attribute ids always come from the tables' counters."""
+        if face_id is not None:
+            face_id = self._F.check_new_id(face_id)
         rows = [self._row(v) for v in (v0, v1, v2)]
         ids = [int(self._V.ids[r]) for r in rows]
         if len(set(ids)) != 3:
@@ -667,7 +722,7 @@ class EditableMesh:
         for kind in _ATTR:
             cols[_ATTR_COL[kind]] = [x if x is not None else self._attr(kind).add(val=defaults[kind])
                                      for x in found[kind]]
-        return F.add(v=ids, **cols)
+        return F.add(explicit_id=face_id, v=ids, **cols)
 
     def RemoveFace(self, fid: int) -> None:
         """Remove a face; its vertices and attributes stay until :meth:`RemoveUnused`."""
@@ -1062,8 +1117,9 @@ class EditableMesh:
                 raise InvalidEdit("next ids must be integers")
             if len(ids) > limit:
                 raise MeshLimitExceeded(f"mesh has {len(ids)} {what}s; the limit is {limit}")
-            if len(ids) and (ids[0] < 1 or (np.diff(ids) <= 0).any() or ids[-1] >= nxt):
-                raise InvalidEdit(f"{what} ids must be ascending, positive and below the next id")
+            if len(ids) and (ids[0] < 1 or (np.diff(ids) <= 0).any()
+                             or ((ids >= nxt) & (ids < EXPLICIT_ID_BASE)).any()):
+                raise InvalidEdit(f"{what} ids must be ascending, positive and (below 2**40) below the next id")
             return ids, nxt
 
         def arr(key: str, dtype: str, cols: int, n: int) -> np.ndarray:

@@ -137,6 +137,16 @@ class ApplyEdits:
     GenerationId: str = _f("The document's generation.")
     BaseVersion: int = _f("Document version the ops were made against.")
     Ops: list = _f("Edit ops (see meshes.ops).")
+    BatchId: str | None = _opt("The sender's id for this batch; a resend with the same id is not applied twice.",
+                               max_length=128)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncDocument:
+    """Catch up after a reconnect: the batches after Version, or a snapshot."""
+
+    GenerationId: str = _f("The document's generation.")
+    Version: int = _f("The last version this copy applied.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +217,7 @@ METHODS: dict[str, MethodSpec] = {
         _spec(GenerateAvatarAsync, "server"),
         _spec(LoadGeneratedAvatarAsync, "server", "client"),
         _spec(ApplyEdits, "server", "client"),
+        _spec(SyncDocument, "server", "client"),
         _spec(PromptCreateAvatarAsync, "server"),
         _spec(RespondPromptCreateAvatar, "client"),
         _spec(GetValidationRules, "server", "client"),

@@ -55,6 +55,8 @@ class Config:
     #: (with a burst of twice as many) are held back, not dropped.
     ws_idle_timeout: float = 300.0
     edit_ops_per_second: float = 2000.0
+    #: Batches a document keeps in memory for reconnecting copies; further behind gets a snapshot.
+    edit_history: int = 512
 
     @property
     def db_url(self) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base", "Experience", "Player", "SessionRequest", "SessionRow", "FileRow", "Preview",
-    "Generation", "EditOp", "Published", "open_engine",
+    "Generation", "EditOp", "EditSnapshot", "Published", "open_engine",
 ]
 
 
@@ -124,8 +124,21 @@ class EditOp(Base):
     __tablename__ = "edit_ops"
     generation_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The sender's id for the batch: a resend after a reconnect is recognised by it.
+    batch_id: Mapped[str] = mapped_column(String(128))
     origin: Mapped[str] = mapped_column(String(16))
     ops: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class EditSnapshot(Base):
+    """The edit document at one version (msgpack of Avatar.to_wire("PNG")), so loading
+    replays only the batches after it."""
+
+    __tablename__ = "edit_snapshots"
+    generation_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_sha: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
 
 

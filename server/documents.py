@@ -1,20 +1,23 @@
 """Shared edit documents: one authoritative avatar per generation (SPEC §7).
 
-A document is the generated avatar (a blob) plus the ordered log of accepted
-op batches (``edit_ops`` rows).  Loading replays the log over the base, so a
-restart resumes every document at its last acknowledged version.  The server
-orders batches: each accepted batch gets the next version, is persisted, acked
-to its sender and relayed, with its version, to every other copy.  Copies
-apply batches in version order and therefore converge.
+The I/O shell around :class:`meshes.sync.DocumentLog`.  A document is the
+generated avatar (a blob), the latest persisted snapshot, and the log of accepted
+batches after it (``edit_ops`` rows, with the sender's batch id).  Opening replays
+the log over the snapshot, so a restart — even after SIGKILL — resumes every
+document at its last acknowledged version and still recognises resent batches.
 
-Applying ops and encoding snapshots run in a thread, and a batch's pixel work
-is capped, so one large edit cannot stall the event loop.  Documents nobody
-holds open are dropped from memory and replayed from the database when needed.
+Each accepted batch gets the next version; persistence is a group commit: accepted
+batches wait in a queue that one flusher task writes in a single transaction, and
+only then are they acknowledged and relayed, in version order.  A batch is never
+acknowledged or relayed before it is durable.  Every :data:`SNAPSHOT_EVERY`
+versions a snapshot is stored so a reload does not replay the whole history.
 
-Persistence is a group commit: accepted batches wait in a queue that one flusher
-task writes in a single transaction; only then are they acknowledged and relayed,
-in version order.  Under load many batches share one fsync; a batch is never
-acknowledged or relayed before it is durable.
+A copy that reconnects calls :meth:`Documents.sync` with its version and gets the
+batches it missed (or a snapshot when the history no longer reaches back); it then
+resends its unacknowledged batches, which the log answers as duplicates.
+
+Large batches run in a thread and a batch's pixel work is capped, so one edit
+cannot stall the event loop.  Documents nobody holds open are dropped from memory.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ from dataclasses import dataclass, field
 import msgpack
 from sqlalchemy import select
 
-from meshes import Avatar, apply_ops, ops_cost
+from meshes import Avatar, ops_cost
+from meshes.sync import DocumentLog, Submitted
 from schemas.errors import Conflict, InvalidParams
 
-from .db import EditOp, Generation
+from .db import EditOp, EditSnapshot, Generation
 from .hub import Connection, Hub
+from .ids import new_id
 
-__all__ = ["LiveDocument", "Documents", "MAX_OPS_PER_BATCH", "MAX_PIXELS_PER_BATCH"]
+__all__ = ["LiveDocument", "Documents", "MAX_OPS_PER_BATCH", "MAX_PIXELS_PER_BATCH", "INLINE_COST"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,8 @@ MAX_PIXELS_PER_BATCH = 4 * 1024 * 1024
 INLINE_COST = 64 * 64
 #: Documents kept in memory with no socket subscribed (HTTP-only callers).
 MAX_IDLE_DOCUMENTS = 32
+#: A snapshot is persisted every this many versions.
+SNAPSHOT_EVERY = 256
 
 
 @dataclass(eq=False)
@@ -59,8 +66,7 @@ class LiveDocument:
     generation_id: str
     experience_id: str
     player_id: str
-    avatar: Avatar
-    version: int
+    log: DocumentLog
     published: bool = False
     #: Set when a batch applied in memory could not be persisted: the copy is dropped.
     broken: bool = False
@@ -68,8 +74,18 @@ class LiveDocument:
     publishing: bool = False
     subscribers: set = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: batch id → its acceptance, while it waits for the group commit.
+    in_flight: dict[str, _Accepted] = field(default_factory=dict)
     #: (version, Avatar.to_wire("PNG"), content hash) of the last bundle handed out.
     _bundle: tuple[int, dict, str] | None = None
+
+    @property
+    def avatar(self) -> Avatar:
+        return self.log.avatar
+
+    @property
+    def version(self) -> int:
+        return self.log.version
 
     def wire(self) -> bytes:
         return msgpack.packb(self.avatar.to_wire(), use_bin_type=True)
@@ -92,11 +108,12 @@ class LiveDocument:
 
 
 class Documents:
-    def __init__(self, *, db, blobs, hub: Hub, clock):
+    def __init__(self, *, db, blobs, hub: Hub, clock, history: int = 512):
         self.db = db
         self.blobs = blobs
         self.hub = hub
         self.clock = clock
+        self.history = history
         self._docs: dict[str, LiveDocument] = {}
         self._loading: dict[str, asyncio.Lock] = {}
         self._queue: list[_Accepted] = []
@@ -114,6 +131,8 @@ class Documents:
             except asyncio.CancelledError:
                 pass
 
+    # -- opening ---------------------------------------------------------------
+
     async def open(self, gen: Generation) -> LiveDocument:
         doc = self._docs.get(gen.id)
         if doc is not None:
@@ -121,18 +140,34 @@ class Documents:
         lock = self._loading.setdefault(gen.id, asyncio.Lock())
         async with lock:
             if gen.id not in self._docs:
-                base = await self.blobs.get(gen.document_sha)
-                async with self.db() as db:
-                    rows = (await db.scalars(select(EditOp).where(EditOp.generation_id == gen.id)
-                                             .order_by(EditOp.version))).all()
-                batches = [msgpack.unpackb(r.ops, raw=False) for r in rows]
-                avatar = await asyncio.to_thread(_replay, base, batches)
+                doc_log = await self._load(gen)
                 self._evict_idle()
-                self._docs[gen.id] = LiveDocument(gen.id, gen.experience_id, gen.player_id, avatar,
-                                                  rows[-1].version if rows else 0,
+                self._docs[gen.id] = LiveDocument(gen.id, gen.experience_id, gen.player_id, doc_log,
                                                   published=gen.published_bundle_id is not None)
         self._loading.pop(gen.id, None)
         return self._docs[gen.id]
+
+    async def _load(self, gen: Generation) -> DocumentLog:
+        async with self.db() as db:
+            snap = await db.scalar(select(EditSnapshot).where(EditSnapshot.generation_id == gen.id)
+                                   .order_by(EditSnapshot.version.desc()).limit(1))
+            since = snap.version if snap else 0
+            # Batch ids of the whole log (to recognise resends), ops only after the snapshot.
+            known = (await db.execute(select(EditOp.version, EditOp.batch_id)
+                                      .where(EditOp.generation_id == gen.id, EditOp.version <= since)
+                                      .order_by(EditOp.version))).all()
+            rows = (await db.scalars(select(EditOp).where(EditOp.generation_id == gen.id, EditOp.version > since)
+                                     .order_by(EditOp.version))).all()
+        base = await self.blobs.get(snap.document_sha if snap else gen.document_sha)
+        entries = [(v, b, "", []) for v, b in known]
+        entries += [(r.version, r.batch_id, r.origin, msgpack.unpackb(r.ops, raw=False)) for r in rows]
+
+        def replay() -> DocumentLog:
+            doc_log = DocumentLog(Avatar.from_wire(msgpack.unpackb(base, raw=False)), since, history=self.history)
+            doc_log.restore(entries)
+            return doc_log
+
+        return await asyncio.to_thread(replay)
 
     def cached(self, generation_id: str) -> LiveDocument | None:
         """The open document, if it is in memory (saves a database read per edit)."""
@@ -146,20 +181,32 @@ class Documents:
         for gen_id, doc in list(self._docs.items()):
             if conn in doc.subscribers:
                 doc.subscribers.discard(conn)
-                if not doc.subscribers and not doc.lock.locked() and not doc.publishing:
+                if self._idle(doc):
                     del self._docs[gen_id]  # replayed from the database when opened again
 
+    @staticmethod
+    def _idle(doc: LiveDocument) -> bool:
+        return not doc.subscribers and not doc.lock.locked() and not doc.publishing and not doc.in_flight
+
     def _evict_idle(self) -> None:
-        idle = [g for g, d in self._docs.items() if not d.subscribers and not d.lock.locked() and not d.publishing]
+        idle = [g for g, d in self._docs.items() if self._idle(d)]
         for gen_id in idle[: max(0, len(idle) - MAX_IDLE_DOCUMENTS + 1)]:
             del self._docs[gen_id]
 
-    async def apply(self, doc: LiveDocument, ops: list, origin: Connection | None, role: str) -> int:
-        """Validate and apply one batch; returns its version.  All or nothing."""
+    # -- editing ---------------------------------------------------------------
+
+    async def apply(self, doc: LiveDocument, ops: list, origin: Connection | None, role: str, *,
+                    base_version: int, batch_id: str | None = None) -> Submitted:
+        """Order one batch; returns once it is durable (and relayed).  All or nothing.
+
+        A ``batch_id`` seen before (a resend) is answered with its original version
+        and not applied again.
+        """
         if not ops:
             raise InvalidParams("'Ops' must hold at least one op.")
         if len(ops) > MAX_OPS_PER_BATCH:
             raise InvalidParams(f"At most {MAX_OPS_PER_BATCH} ops per batch.")
+        batch_id = batch_id or new_id(f"{role}-batch")
         async with doc.lock:
             doc.check_editable()
             cost = ops_cost(doc.avatar, ops)
@@ -169,17 +216,50 @@ class Documents:
             # Raises InvalidEdit and changes nothing.  Small batches (a few vertices, a
             # brush stroke) cost less than a thread hop and run inline.
             if cost <= INLINE_COST:
-                apply_ops(doc.avatar, ops)
+                submitted = doc.log.submit(batch_id, base_version, ops, role)
             else:
-                await asyncio.to_thread(apply_ops, doc.avatar, ops)
-            doc.version += 1
-            row = EditOp(generation_id=doc.generation_id, version=doc.version, origin=role,
-                         ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock())
-            accepted = _Accepted(doc, row, ops, origin, asyncio.get_running_loop().create_future())
-            self._queue.append(accepted)
-            self._queued.set()
-        await asyncio.shield(accepted.done)  # durable, relayed; raises if it could not be persisted
-        return row.version
+                submitted = await asyncio.to_thread(doc.log.submit, batch_id, base_version, ops, role)
+            if submitted.duplicate:
+                earlier = doc.in_flight.get(batch_id)
+            else:
+                row = EditOp(generation_id=doc.generation_id, version=submitted.version, batch_id=batch_id,
+                             origin=role, ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock())
+                earlier = _Accepted(doc, row, ops, origin, asyncio.get_running_loop().create_future())
+                doc.in_flight[batch_id] = earlier
+                self._queue.append(earlier)
+                self._queued.set()
+                if submitted.version % SNAPSHOT_EVERY == 0:
+                    snapshot = doc.avatar.to_wire()  # the state at exactly this version
+                    asyncio.ensure_future(self._store_snapshot(earlier, snapshot))
+        if earlier is not None:
+            await asyncio.shield(earlier.done)  # durable, relayed; raises if it could not be persisted
+        return submitted
+
+    async def sync(self, doc: LiveDocument, version: int, conn: Connection | None) -> dict:
+        """What a reconnecting copy at ``version`` needs: the batches after it, or a snapshot."""
+        async with doc.lock:
+            self.subscribe(doc, conn)
+            durable = doc.version - len(doc.in_flight)
+            batches = doc.log.since(version)
+            if batches is not None:
+                batches = [(v, b, ops) for v, b, ops in batches if v <= durable]
+                return {"GenerationId": doc.generation_id, "Version": durable, "Batches": [
+                    {"Version": v, "BatchId": b, "Ops": ops} for v, b, ops in batches]}
+            document, _hash = await doc.bundle()
+            return {"GenerationId": doc.generation_id, "Version": doc.version, "Document": document}
+
+    async def _store_snapshot(self, accepted: _Accepted, wire: dict) -> None:
+        try:
+            await asyncio.shield(accepted.done)  # only snapshot durable versions
+            data = await asyncio.to_thread(lambda: msgpack.packb(
+                Avatar.from_wire(wire).to_wire("PNG"), use_bin_type=True))
+            sha = await self.blobs.put(data)
+            async with self.db.begin() as db:
+                db.add(EditSnapshot(generation_id=accepted.doc.generation_id, version=accepted.row.version,
+                                    document_sha=sha, created_at=self.clock()))
+        except Exception:
+            log.exception("snapshot of %s at version %s not stored", accepted.doc.generation_id,
+                          accepted.row.version)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -194,6 +274,7 @@ class Documents:
                 log.exception("could not persist %d edit batches", len(durable))
                 durable = []
             for a in batch:
+                a.doc.in_flight.pop(a.row.batch_id, None)
                 if a in durable:
                     continue
                 # Applied in memory but not persisted: never acknowledged; the copy is
@@ -205,14 +286,7 @@ class Documents:
             for a in durable:
                 others = [c for c in a.doc.subscribers if c is not a.origin]
                 await self.hub.to_many(others, "EditsApplied", {
-                    "GenerationId": a.doc.generation_id, "Version": a.row.version, "Ops": a.ops,
-                    "Origin": a.row.origin,
+                    "GenerationId": a.doc.generation_id, "Version": a.row.version, "BatchId": a.row.batch_id,
+                    "Ops": a.ops, "Origin": a.row.origin,
                 })
                 a.done.set_result(a.row.version)
-
-
-def _replay(base: bytes, batches: list[list]) -> Avatar:
-    avatar = Avatar.from_wire(msgpack.unpackb(base, raw=False))
-    for ops in batches:
-        apply_ops(avatar, ops)
-    return avatar

@@ -76,7 +76,7 @@ class Service:
         self.hub = Hub()
         self.tokens = PlayerTokens(secret)
         self.sessions = SessionService(config=config, db=db, hub=self.hub, blobs=blobs, clock=clock)
-        self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock)
+        self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history)
         self.prompts = Prompts()
         self.hub.on_player_presence = self.sessions.player_presence
         self.sessions.on_ended.append(self.prompts.session_ended)

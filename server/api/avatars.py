@@ -70,16 +70,27 @@ async def load_avatar(svc: Service, call: Call, p: m.LoadGeneratedAvatarAsync) -
 
 @method("ApplyEdits")
 async def apply_edits(svc: Service, call: Call, p: m.ApplyEdits) -> dict:
-    doc = svc.documents.cached(p.GenerationId)
-    if doc is None:
-        doc = await svc.documents.open(await owned_generation(svc, call, p.GenerationId))
-    else:
-        svc.check_owner(doc, call.principal, "generation")
+    doc = await owned_document(svc, call, p.GenerationId)
     if p.BaseVersion < 0 or p.BaseVersion > doc.version:
         raise InvalidParams(f"BaseVersion {p.BaseVersion} is not a version of this document "
                             f"(latest is {doc.version}).")
-    version = await svc.documents.apply(doc, p.Ops, call.conn, call.principal.role)
-    return {"GenerationId": doc.generation_id, "Version": version}
+    submitted = await svc.documents.apply(doc, p.Ops, call.conn, call.principal.role,
+                                          base_version=p.BaseVersion, batch_id=p.BatchId)
+    return {"GenerationId": doc.generation_id, "Version": submitted.version, "Duplicate": submitted.duplicate}
+
+
+@method("SyncDocument")
+async def sync_document(svc: Service, call: Call, p: m.SyncDocument) -> dict:
+    doc = await owned_document(svc, call, p.GenerationId)
+    return await svc.documents.sync(doc, p.Version, call.conn)
+
+
+async def owned_document(svc: Service, call: Call, generation_id: str):
+    """The open edit document of a generation the caller owns (no database read when open)."""
+    doc = svc.documents.cached(generation_id)
+    if doc is None:
+        return await svc.documents.open(await owned_generation(svc, call, generation_id))
+    return svc.check_owner(doc, call.principal, "generation")
 
 
 @method("GetValidationRules")
