@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 from pathlib import Path
@@ -79,3 +80,17 @@ class Http:
         async with aiohttp.ClientSession(headers=self.headers) as http:
             async with http.get(f"{self.base_url}{path}") as r:
                 return r.status, await r.read()
+
+
+async def active_session(gs, player_id: str, timeout: float = 30) -> dict:
+    """Request a session for ``player_id`` and wait for its SessionReady info."""
+    ready = asyncio.get_running_loop().create_future()
+    await gs.RequestAvatarGenerationSessionAsync(player_id, ready.set_result)
+    return await asyncio.wait_for(ready, timeout)
+
+
+async def generate(gs, url: str, token: str, photo: bytes, session_id: str) -> tuple[dict, str]:
+    """Upload ``photo`` into the session, make a preview and a 3D generation: ``(preview, generation_id)``."""
+    _, up = await Http(url, token).upload("/v1/files", photo, {"SessionId": session_id})
+    preview = await gs.GenerateAvatar2DPreviewAsync({"SessionId": session_id, "FileId": up["FileId"]})
+    return preview, await gs.GenerateAvatarAsync({"SessionId": session_id, "PreviewId": preview["PreviewId"]})

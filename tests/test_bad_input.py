@@ -10,7 +10,7 @@ import websockets
 from client_sim.connection import Connection, RemoteError
 from client_sim.sdk import GameClient, GameServer
 
-from .conftest import Http, new_experience, running_server
+from .conftest import Http, active_session, new_experience, running_server
 
 
 
@@ -133,9 +133,7 @@ async def test_other_players_and_experiences_ids(tmp_path, executor, astronaut_j
     key_a, key_b = await new_experience(tmp_path, "A"), await new_experience(tmp_path, "B")
     async with running_server(tmp_path, executor) as srv:
         async with GameServer(srv.url, key_a) as gs:
-            ready = asyncio.Future()
-            await gs.RequestAvatarGenerationSessionAsync("alice", ready.set_result)
-            sid = (await asyncio.wait_for(ready, 30))["SessionId"]
+            sid = (await active_session(gs, "alice"))["SessionId"]
             alice, mallory = await gs.CreatePlayerToken("alice"), await gs.CreatePlayerToken("mallory")
             _, up = await Http(srv.url, alice).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
             preview_id = (await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"]}))[

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import aiohttp
@@ -10,7 +9,7 @@ from PIL import Image
 
 from client_sim.sdk import GameServer
 
-from .conftest import Http, new_experience, running_server
+from .conftest import Http, active_session, new_experience, running_server
 
 
 async def test_batch_keeps_input_order_and_per_photo_errors(tmp_path, executor, astronaut_jpeg, coffee_jpeg):
@@ -52,9 +51,7 @@ async def test_high_res_preview_and_thumbnail(tmp_path, executor, astronaut_jpeg
     key = await new_experience(tmp_path)
     async with running_server(tmp_path, executor) as srv:
         async with GameServer(srv.url, key) as gs:
-            ready = asyncio.Future()
-            await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
-            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+            sid = (await active_session(gs, "p"))["SessionId"]
             token = await gs.CreatePlayerToken("p")
             _, up = await Http(srv.url, token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
             pre = await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"], "HighRes": True,

@@ -9,16 +9,14 @@ import pytest
 from client_sim.connection import RemoteError
 from client_sim.sdk import GameClient, GameServer
 
-from .conftest import Http, new_experience, running_server
+from .conftest import Http, active_session, generate, new_experience, running_server
 
 
 async def test_selfie_prompt_declined_and_no_client(tmp_path, executor):
     key = await new_experience(tmp_path)
     async with running_server(tmp_path, executor) as srv:
         async with GameServer(srv.url, key) as gs:
-            ready = asyncio.Future()
-            await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
-            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+            sid = (await active_session(gs, "p"))["SessionId"]
             with pytest.raises(RemoteError) as err:
                 await gs.PromptSelectAvatarGenerationImageAsync(sid)
             assert err.value.code == "FeatureUnavailable"  # the player's client is not connected
@@ -33,18 +31,14 @@ async def test_publish_declined_out_of_sync_timeout_then_success(tmp_path, execu
     key = await new_experience(tmp_path)
     async with running_server(tmp_path, executor) as srv:
         async with GameServer(srv.url, key) as gs:
-            ready = asyncio.Future()
-            await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
-            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+            sid = (await active_session(gs, "p"))["SessionId"]
             answers = ["no", "yes", "yes"]
 
             async def confirm(_prompt):
                 return answers.pop(0) == "yes"
 
             client = await GameClient(srv.url, await gs.CreatePlayerToken("p"), confirm_publish=confirm).connect()
-            _, up = await Http(srv.url, client.token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
-            pre = await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"]})
-            gen_id = await gs.GenerateAvatarAsync({"SessionId": sid, "PreviewId": pre["PreviewId"]})
+            pre, gen_id = await generate(gs, srv.url, client.token, astronaut_jpeg, sid)
             server_copy = await gs.LoadGeneratedAvatarAsync(gen_id)
             client_copy = await client.LoadGeneratedAvatarAsync(gen_id)
 
@@ -91,17 +85,13 @@ async def test_concurrent_publish_upload_after_end_and_oversized_batch(tmp_path,
     key = await new_experience(tmp_path)
     async with running_server(tmp_path, executor) as srv:
         async with GameServer(srv.url, key) as gs:
-            ready = asyncio.Future()
-            await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
-            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+            sid = (await active_session(gs, "p"))["SessionId"]
 
             async def confirm(_prompt):
                 return True
 
             client = await GameClient(srv.url, await gs.CreatePlayerToken("p"), confirm_publish=confirm).connect()
-            _, up = await Http(srv.url, client.token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
-            pre = await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"]})
-            gen_id = await gs.GenerateAvatarAsync({"SessionId": sid, "PreviewId": pre["PreviewId"]})
+            pre, gen_id = await generate(gs, srv.url, client.token, astronaut_jpeg, sid)
             server_copy = await gs.LoadGeneratedAvatarAsync(gen_id)
             await client.LoadGeneratedAvatarAsync(gen_id)
 
@@ -125,9 +115,7 @@ async def test_concurrent_publish_upload_after_end_and_oversized_batch(tmp_path,
 
         # A selfie that arrives after its session ended is refused and not kept.
         async with GameServer(srv.url, key) as gs:
-            ready = asyncio.Future()
-            await gs.RequestAvatarGenerationSessionAsync("q", ready.set_result)
-            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+            sid = (await active_session(gs, "q"))["SessionId"]
             prompts = asyncio.Queue()
 
             async def hold_photo(prompt):
@@ -150,9 +138,7 @@ async def test_publish_token_name_and_validation_results(tmp_path, executor, ast
     key = await new_experience(tmp_path, CreationTokens=["tok-body-1"])
     async with running_server(tmp_path, executor) as srv:
         async with GameServer(srv.url, key) as gs:
-            ready = asyncio.Future()
-            await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
-            sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+            sid = (await active_session(gs, "p"))["SessionId"]
             asked = []
 
             async def confirm(prompt):
@@ -160,9 +146,7 @@ async def test_publish_token_name_and_validation_results(tmp_path, executor, ast
                 return True
 
             client = await GameClient(srv.url, await gs.CreatePlayerToken("p"), confirm_publish=confirm).connect()
-            _, up = await Http(srv.url, client.token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
-            pre = await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"]})
-            gen_id = await gs.GenerateAvatarAsync({"SessionId": sid, "PreviewId": pre["PreviewId"]})
+            pre, gen_id = await generate(gs, srv.url, client.token, astronaut_jpeg, sid)
             server_copy = await gs.LoadGeneratedAvatarAsync(gen_id)
             client_copy = await client.LoadGeneratedAvatarAsync(gen_id)
 

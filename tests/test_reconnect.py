@@ -8,18 +8,14 @@ import pytest
 
 from client_sim.sdk import GameClient, GameServer
 
-from .conftest import Http, new_experience, running_server
+from .conftest import Http, active_session, generate, new_experience, running_server
 
 
 async def _two_copies(srv, key, astronaut_jpeg):
     gs = await GameServer(srv.url, key).connect()
-    ready = asyncio.Future()
-    await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
-    sid = (await asyncio.wait_for(ready, 10))["SessionId"]
+    sid = (await active_session(gs, "p"))["SessionId"]
     client = await GameClient(srv.url, await gs.CreatePlayerToken("p")).connect()
-    _, up = await Http(srv.url, client.token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
-    pre = await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"]})
-    gen_id = await gs.GenerateAvatarAsync({"SessionId": sid, "PreviewId": pre["PreviewId"]})
+    pre, gen_id = await generate(gs, srv.url, client.token, astronaut_jpeg, sid)
     return gs, client, await gs.LoadGeneratedAvatarAsync(gen_id), await client.LoadGeneratedAvatarAsync(gen_id)
 
 

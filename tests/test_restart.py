@@ -6,7 +6,7 @@ import asyncio
 
 from client_sim.sdk import GameClient, GameServer
 
-from .conftest import Http, new_experience, running_server
+from .conftest import Http, active_session, new_experience, running_server
 
 
 async def test_server_restart_keeps_queue_sessions_previews_generations_and_edits(
@@ -14,9 +14,7 @@ async def test_server_restart_keeps_queue_sessions_previews_generations_and_edit
     key = await new_experience(tmp_path, Allowed3DGenerations=2)
     async with running_server(tmp_path, executor, capacity=1) as srv:
         async with GameServer(srv.url, key) as gs:
-            ready = asyncio.Future()
-            await gs.RequestAvatarGenerationSessionAsync("alice", ready.set_result)
-            sid = (await asyncio.wait_for(ready, 30))["SessionId"]
+            sid = (await active_session(gs, "alice"))["SessionId"]
             conn_b, wait_b = await gs.RequestAvatarGenerationSessionAsync("bob", lambda info: None)
             token = await gs.CreatePlayerToken("alice")
             _, up = await Http(srv.url, token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})

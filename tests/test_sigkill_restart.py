@@ -14,7 +14,7 @@ import aiohttp
 
 from client_sim.sdk import GameServer
 
-from .conftest import Http
+from .conftest import Http, active_session, generate
 
 
 def free_port() -> int:
@@ -51,13 +51,10 @@ async def test_sigkill_then_restart_resumes_documents_at_the_last_acked_version(
     proc = await start_server(tmp_path, port)
     try:
         async with GameServer(url, key) as gs:
-            ready = asyncio.Future()
-            await gs.RequestAvatarGenerationSessionAsync("p", ready.set_result)
-            sid = (await asyncio.wait_for(ready, 30))["SessionId"]
+            info = await active_session(gs, "p")
+            sid = info["SessionId"]
             token = await gs.CreatePlayerToken("p")
-            _, up = await Http(url, token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
-            pre = await gs.GenerateAvatar2DPreviewAsync({"SessionId": sid, "FileId": up["FileId"]})
-            gen_id = await gs.GenerateAvatarAsync({"SessionId": sid, "PreviewId": pre["PreviewId"]})
+            _, gen_id = await generate(gs, url, token, astronaut_jpeg, sid)
             copy = await gs.LoadGeneratedAvatarAsync(gen_id)
             head = copy.avatar.parts["Head"]
             for i, vid in enumerate(head.GetVertices()[:12]):
@@ -72,7 +69,7 @@ async def test_sigkill_then_restart_resumes_documents_at_the_last_acked_version(
         async with GameServer(url, key) as gs:
             again = await gs.LoadGeneratedAvatarAsync(gen_id)
             assert (again.version, again.content_hash()) == (acked_version, acked_hash) == (12, acked_hash)
-            status, body = await Http(url, key).rpc("GetSessionRequest", {"RequestId": ready.result()["RequestId"]})
+            status, body = await Http(url, key).rpc("GetSessionRequest", {"RequestId": info["RequestId"]})
             assert status == 200 and body["State"] == "Ended"  # its one 3D generation ended it (Gen3D)
     finally:
         proc.kill()
