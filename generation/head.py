@@ -17,7 +17,7 @@ avatar's left is −X):
   so the 36 ``FACE_OVAL`` points lie on it), meshed as rings of great-circle
   "spokes" running from the oval to the back pole (+Z).  Ring 0 is the face oval
   itself (shared positions, so the head is one closed 2-manifold); ring 1 doubles to
-  72 points.  Ear bumps at the sides, and the bottom is pulled into a neck stub that
+  72 points.  Ear bumps at the sides, and the bottom is pulled into a short neck that
   ends at the neck base.
 * **UVs**: the head texture is 1024×512: the left 512² tile is a square crop of the
   preview around the face, and face vertices take their landmark's image position in

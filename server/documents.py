@@ -169,6 +169,10 @@ class Documents:
 
         return await asyncio.to_thread(replay)
 
+    def open_ids(self) -> set[str]:
+        """Generations whose documents are in memory (never swept while open)."""
+        return set(self._docs)
+
     def cached(self, generation_id: str) -> LiveDocument | None:
         """The open document, if it is in memory (saves a database read per edit)."""
         return self._docs.get(generation_id)

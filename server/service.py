@@ -9,6 +9,8 @@ registered for the method in ``server/api/``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from .documents import Documents
 from .hub import Connection, Hub
 from .jobs import JobPool
 from .prompts import Prompts
+from .retention import SWEEP_INTERVAL, sweep
 from .sessions import SessionService
 
 __all__ = ["Call", "Service", "HANDLERS", "method"]
@@ -129,8 +132,22 @@ class Service:
     async def start(self) -> None:
         self.documents.start()
         await self.sessions.start()
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="retention")
 
     async def stop(self) -> None:
+        self._sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sweeper
         await self.sessions.stop()
         await self.documents.stop()
         self.prompts.cancel_all()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                counts = await sweep(self.db, self.blobs, self.clock(), open_documents=self.documents.open_ids())
+                if any(counts.values()):
+                    log.info("retention sweep: %s", counts)
+            except Exception:
+                log.exception("retention sweep failed")
+            await asyncio.sleep(SWEEP_INTERVAL)

@@ -24,6 +24,7 @@ from .db import Experience, FileRow, SessionRequest, SessionRow
 from .hub import Hub
 from .ids import new_id
 from .queue import Allowance, QueuedRequest, Session, SessionEnded, SessionQueue, SessionStarted
+from .retention import unreferenced_blobs
 
 __all__ = ["SessionService", "allowance_for"]
 
@@ -244,11 +245,12 @@ class SessionService:
             if not (exp and (exp.settings or {}).get("InputCaching")):
                 # Retention (SPEC §4): selfies go when their session ends.
                 files = (await db.scalars(select(FileRow).where(FileRow.session_id == s.session_id))).all()
+                shas = {f.sha256 for f in files if f.sha256}
                 for f in files:
-                    sha, f.state, f.sha256 = f.sha256, "Deleted", None
-                    await db.flush()
-                    if sha and not await db.scalar(select(FileRow.id).where(FileRow.sha256 == sha).limit(1)):
-                        self.blobs.delete_sync(sha)
+                    f.state, f.sha256 = "Deleted", None
+                await db.flush()
+                for sha in await unreferenced_blobs(db, shas):
+                    self.blobs.delete_sync(sha)
         data = {"SessionId": s.session_id, "RequestId": s.request_id, "PlayerId": s.player_id,
                 "Reason": ev.reason}
         await self.hub.to_experience(s.experience_id, "SessionEnded", data)
