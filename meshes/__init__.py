@@ -3,7 +3,7 @@ Avatar bundle, edit ops, glTF export and body validation."""
 
 from .avatar import COLOR_PROPERTIES, SCALE_PROPERTIES, SETTABLE_PROPERTIES, Avatar, canonical_hash
 from .editable_image import MAX_IMAGE_SIZE, EditableImage
-from .editable_mesh import EXPLICIT_ID_BASE, MAX_TRIANGLES, MAX_VERTICES, EditableMesh, ExportArrays, InvalidEdit, MeshLimitExceeded
+from .editable_mesh import EXPLICIT_ID_BASE, MAX_TRIANGLES, MAX_VERTICES, EditableMesh, ExportArrays, InvalidEdit, MeshLimitExceeded  # noqa: F401
 from .gltf import export_glb, load_glb, read_accessor
 from .ops import (
     OP_KEYS,

@@ -34,7 +34,8 @@ import struct
 import numpy as np
 
 from .editable_image import EditableImage
-from .editable_mesh import EditableMesh, InvalidEdit
+from .limits import InvalidEdit
+from .editable_mesh import EditableMesh
 from .r15 import BODY_PARTS, PART_TO_BODY_PART, ASSET_TYPE_OF_BODY_PART
 from schemas.humanoid import humanoid_description_schema, schema_errors
 

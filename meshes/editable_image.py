@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .editable_mesh import InvalidEdit
+from .limits import InvalidEdit
 
 __all__ = ["EditableImage", "MAX_IMAGE_SIZE", "COMBINE_TYPES"]
 

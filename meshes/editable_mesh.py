@@ -42,16 +42,19 @@ Limits: 60,000 vertices and 20,000 triangles, like Roblox, and 60,000 of each
 attribute; going over raises :class:`MeshLimitExceeded`.  Every refusal is an
 :class:`InvalidEdit` (a :class:`schemas.errors.InputRejected`, HTTP 422) and
 leaves the mesh unchanged.
+
+This module is the facade; the array math lives in :mod:`meshes.id_table` (the
+id-keyed tables), :mod:`meshes.value_checks`, :mod:`meshes.arrays_wire`,
+:mod:`meshes.mesh_wire`, :mod:`meshes.mesh_from_arrays`, :mod:`meshes.normals`,
+:mod:`meshes.mesh_queries`, :mod:`meshes.mesh_export`, :mod:`meshes.morph_targets`,
+:mod:`meshes.mesh_transform` and :mod:`meshes.skin_weights`.
 """
 
 from __future__ import annotations
 
-import math
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numpy as np
-
-from schemas.errors import InputRejected
 
 __all__ = [
     "EditableMesh",
@@ -71,276 +74,23 @@ __all__ = [
     "smooth_normals",
 ]
 
-MAX_VERTICES = 60_000
-MAX_TRIANGLES = 20_000
-#: Most normals, UVs or colours (each) one mesh may hold.
-MAX_ATTRIBUTES = 60_000
-MAX_INFLUENCES = 4
-#: Largest accepted |coordinate| in studs (Roblox's largest part size).
-MAX_COORDINATE = 2048.0
-#: Most morph targets one mesh may hold, and the longest name.
-MAX_MORPH_TARGETS = 64
-MAX_MORPH_NAME = 100
-WIRE_VERSION = 2
-#: Ids from here up are only ever chosen by their creators (explicit ids); the
-#: per-table counter hands out 1, 2, 3, ... below it.
-EXPLICIT_ID_BASE = 1 << 40
-_MAX_ID = (1 << 63) - 1
+from .limits import (EXPLICIT_ID_BASE, MAX_ATTRIBUTES, MAX_COORDINATE, MAX_INFLUENCES,  # noqa: F401
+                     MAX_MORPH_TARGETS, MAX_TRIANGLES, MAX_VERTICES, WIRE_VERSION, InvalidEdit,
+                     MeshLimitExceeded)
 
-
-class InvalidEdit(InputRejected):
-    """An edit (or a wire document) that cannot be applied; nothing was changed."""
-
-    status = 422
-    default_code = "InvalidEdit"
-
-
-class MeshLimitExceeded(InvalidEdit):
-    """The edit would take a mesh past 60,000 vertices or 20,000 triangles."""
-
-    default_code = "MeshLimitExceeded"
-
-
-# --------------------------------------------------------------------------- wire helpers
-
-
-def array_to_wire(a: np.ndarray) -> dict:
-    """``{"dtype": "<f4", "shape": [..], "data": bytes}``, little-endian, C order."""
-    a = np.ascontiguousarray(a)
-    le = a.astype(a.dtype.newbyteorder("<"), copy=False)
-    return {"dtype": le.dtype.str, "shape": [int(s) for s in a.shape], "data": le.tobytes()}
-
-
-_WIRE_DTYPES = {"<f4", "<f8", "<i8", "<i4", "<u2", "<u1", "|u1"}
-
-
-def array_from_wire(d: object, *, dtype: str, ndim: int, cols: int | None = None, what: str = "array") -> np.ndarray:
-    """Decode :func:`array_to_wire` output, checking dtype, rank and byte length."""
-    if not isinstance(d, dict) or set(d) != {"dtype", "shape", "data"}:
-        raise InvalidEdit(f"{what}: expected a dict with dtype, shape and data")
-    dt, shape, data = d["dtype"], d["shape"], d["data"]
-    if dt not in _WIRE_DTYPES or np.dtype(dt) != np.dtype(dtype):
-        raise InvalidEdit(f"{what}: dtype must be {dtype}, got {dt!r}")
-    if (
-        not isinstance(shape, (list, tuple))
-        or len(shape) != ndim
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
-    ):
-        raise InvalidEdit(f"{what}: shape must be {ndim} non-negative ints")
-    if cols is not None and shape[-1] != cols:
-        raise InvalidEdit(f"{what}: expected {cols} columns, got {shape[-1]}")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise InvalidEdit(f"{what}: data must be bytes")
-    expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    if len(data) != expected:
-        raise InvalidEdit(f"{what}: {len(data)} bytes for shape {list(shape)}, expected {expected}")
-    return np.frombuffer(bytes(data), dtype=np.dtype(dt)).astype(np.dtype(dtype).newbyteorder("="), copy=True).reshape(shape)
-
-
-# --------------------------------------------------------------------------- value checks
-
-
-def _vec(p: object, n: int, what: str, *, limit: float | None = MAX_COORDINATE) -> tuple[float, ...]:
-    if isinstance(p, np.ndarray):
-        p = p.tolist()
-    if not isinstance(p, (list, tuple)) or len(p) != n:
-        raise InvalidEdit(f"{what} must be a list of {n} numbers")
-    out = []
-    for c in p:
-        if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)):
-            raise InvalidEdit(f"{what} must contain numbers, got {type(c).__name__}")
-        f = float(c)
-        if not math.isfinite(f):
-            raise InvalidEdit(f"{what} must be finite, got {f}")
-        if limit is not None and abs(f) > limit:
-            raise InvalidEdit(f"{what} component {f} is outside ±{limit:g}")
-        out.append(f)
-    return tuple(out)
-
-
-def _int_id(v: object, what: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise InvalidEdit(f"{what} must be an integer id, got {type(v).__name__}")
-    return int(v)
-
-
-def _check_morph_name(name: object) -> str:
-    if not isinstance(name, str) or not 1 <= len(name) <= MAX_MORPH_NAME or not name.isprintable():
-        raise InvalidEdit(f"a morph target name must be 1..{MAX_MORPH_NAME} printable characters")
-    return name
-
-
-def _unit3(n: object, what: str) -> tuple[float, float, float]:
-    v = np.asarray(_vec(n, 3, what, limit=None), np.float64)
-    ln = float(np.linalg.norm(v))
-    if not math.isfinite(ln) or ln < 1e-12:
-        raise InvalidEdit(f"{what} must not be zero")
-    return tuple(float(c) for c in v / ln)  # type: ignore[return-value]
-
-
-def _rgb(c: object, what: str = "color") -> tuple[float, float, float]:
-    v = _vec(c, 3, what, limit=None)
-    if not all(0.0 <= x <= 1.0 for x in v):
-        raise InvalidEdit(f"{what} components must be 0..1")
-    return v  # type: ignore[return-value]
-
-
-def _alpha(a: object) -> float:
-    (x,) = _vec([a], 1, "alpha", limit=None)
-    if not 0.0 <= x <= 1.0:
-        raise InvalidEdit("alpha must be 0..1")
-    return x
-
-
-class _Table:
-    """Rows with stable ascending int64 ids and named numpy columns (capacity-grown)."""
-
-    __slots__ = ("what", "ids", "cols", "n", "next_id", "limit")
-
-    def __init__(self, what: str, cols: dict[str, tuple[tuple[int, ...], type]], limit: int) -> None:
-        self.what = what
-        self.ids = np.zeros(0, np.int64)
-        self.cols = {k: np.zeros((0,) + shape, dt) for k, (shape, dt) in cols.items()}
-        self.n = 0
-        self.next_id = 1
-        self.limit = limit
-
-    def col(self, k: str) -> np.ndarray:
-        return self.cols[k][: self.n]
-
-    @property
-    def live_ids(self) -> np.ndarray:
-        return self.ids[: self.n]
-
-    def row(self, i: object) -> int:
-        v = _int_id(i, f"{self.what} id")
-        r = int(np.searchsorted(self.ids[: self.n], v))
-        if r >= self.n or self.ids[r] != v:
-            raise InvalidEdit(f"{self.what} id {v} does not exist")
-        return r
-
-    def rows(self, ids: np.ndarray) -> np.ndarray:
-        """Vectorised id → row; raises if any id is missing."""
-        ids = np.asarray(ids, np.int64)
-        if ids.size == 0:
-            return np.zeros(ids.shape, np.int64)
-        r = np.searchsorted(self.ids[: self.n], ids)
-        rc = np.minimum(r, max(self.n - 1, 0))
-        if self.n == 0 or (self.ids[rc] != ids).any():
-            raise InvalidEdit(f"a {self.what} id does not exist")
-        return r.astype(np.int64)
-
-    def has(self, i: object) -> bool:
-        try:
-            self.row(i)
-        except InvalidEdit:
-            return False
-        return True
-
-    def grow(self, need: int) -> None:
-        if need <= len(self.ids):
-            return
-        cap = max(need, 2 * len(self.ids), 16)
-        b = np.zeros(cap, np.int64)
-        b[: self.n] = self.ids[: self.n]
-        self.ids = b
-        for k, a in self.cols.items():
-            c = np.zeros((cap,) + a.shape[1:], a.dtype)
-            c[: self.n] = a[: self.n]
-            self.cols[k] = c
-
-    def check_room(self, k: int = 1) -> None:
-        if self.n + k > self.limit:
-            raise MeshLimitExceeded(f"cannot add a {self.what}: the limit is {self.limit} {self.what}s")
-
-    def check_new_id(self, i: object) -> int:
-        """Validate a creator-chosen id (see the module docstring); returns it as int."""
-        v = _int_id(i, f"new {self.what} id")
-        if not 1 <= v <= _MAX_ID:
-            raise InvalidEdit(f"a {self.what} id must be 1..2**63-1, got {v}")
-        if self.has(v):
-            raise InvalidEdit(f"{self.what} id {v} is already in use")
-        if v < EXPLICIT_ID_BASE and v < self.next_id:
-            raise InvalidEdit(f"{self.what} id {v} was handed out before; ids are never reused")
-        return v
-
-    def add(self, *, explicit_id: int | None = None, **values) -> int:
-        self.check_room()
-        if explicit_id is None:
-            i = self.next_id
-            while self.has(i):  # an explicit id took it (only ids ≥ next_id can be live)
-                i += 1
-            self.next_id = i + 1
-        else:
-            i = self.check_new_id(explicit_id)
-            if i < EXPLICIT_ID_BASE:
-                self.next_id = i + 1
-        self.grow(self.n + 1)
-        n = self.n
-        r = n if n == 0 or self.ids[n - 1] < i else int(np.searchsorted(self.ids[:n], i))
-        if r < n:  # keep rows sorted by id: shift the tail up one row
-            self.ids[r + 1: n + 1] = self.ids[r:n].copy()
-            for a in self.cols.values():
-                a[r + 1: n + 1] = a[r:n].copy()
-        self.ids[r] = i
-        for k, a in self.cols.items():
-            a[r] = values.get(k, 0)
-        self.n += 1
-        return i
-
-    def add_many(self, values: dict[str, np.ndarray], count: int) -> np.ndarray:
-        self.check_room(count)
-        if self.n and self.ids[self.n - 1] >= self.next_id:  # explicit ids above: keep rows sorted
-            return np.asarray([self.add(**{k: np.asarray(v)[j] for k, v in values.items()})
-                               for j in range(count)], np.int64)
-        self.grow(self.n + count)
-        r0 = self.n
-        ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
-        self.ids[r0: r0 + count] = ids
-        for k, a in self.cols.items():
-            a[r0: r0 + count] = values.get(k, 0)
-        self.n += count
-        self.next_id += count
-        return ids
-
-    def delete(self, rows: np.ndarray) -> None:
-        if len(rows) == 0:
-            return
-        keep = np.ones(self.n, bool)
-        keep[rows] = False
-        self.ids = self.ids[: self.n][keep].copy()
-        for k, a in self.cols.items():
-            self.cols[k] = a[: self.n][keep].copy()
-        self.n = int(keep.sum())
-
-    def set_full(self, ids: np.ndarray, cols: dict[str, np.ndarray], next_id: int) -> None:
-        self.ids = np.ascontiguousarray(ids, np.int64)
-        for k in self.cols:
-            self.cols[k] = cols[k]
-        self.n = len(ids)
-        self.next_id = int(next_id)
-
-
-_MORPH = "morph:"
-_ATTR = ("normal", "uv", "color")
-_ATTR_COL = {"normal": "n", "uv": "u", "color": "c"}
-
-
-class ExportArrays(NamedTuple):
-    """Per-output-vertex arrays from :meth:`EditableMesh.export_arrays` (glTF-ready,
-    still in model-space studs).  ``N`` output vertices, ``m`` triangles."""
-
-    positions: np.ndarray     # (N,3) float32
-    normals: np.ndarray       # (N,3) float32 unit
-    uvs: np.ndarray           # (N,2) float32
-    colors: np.ndarray        # (N,4) float32 rgba 0..1
-    joints: np.ndarray        # (N,4) uint16
-    weights: np.ndarray       # (N,4) float32
-    morphs: dict              # name -> (N,3) float32 deltas
-    triangles: np.ndarray     # (m,3) int64 indices into the N rows
-    vertex_rows: np.ndarray   # (N,) int64 row of the source vertex (into vertex_ids)
-    face_ids: np.ndarray      # (m,) int64 face id of each triangle
-
+# Names other modules import from here are re-exported (F401).
+from .arrays_wire import array_from_wire, array_to_wire  # noqa: F401
+from .value_checks import _alpha, _check_morph_name, _rgb, _unit3, _vec
+from .id_table import _ATTR, _ATTR_COL, _MORPH, _Table
+from .skin_weights import check_skin, check_skin_arrays, normalize_weights  # noqa: F401
+from .normals import resolve_normal_values, smooth_normals  # noqa: F401
+from .mesh_queries import (closest_point_on_triangles, closest_vertex_row,  # noqa: F401
+                           lowest_corner_attributes, raycast_triangles, triangle_points, within_sphere_mask)
+from .mesh_export import ExportArrays, build_export_arrays
+from .mesh_from_arrays import fill_tables_from_arrays
+from .mesh_wire import WIRE_KEYS, fill_tables_from_wire, tables_to_wire
+from .morph_targets import morph_delta_column
+from .mesh_transform import transform_tables
 
 class EditableMesh:
     """A triangle mesh with stable vertex / attribute / face ids (Roblox EditableMesh names)."""
@@ -382,63 +132,13 @@ class EditableMesh:
         ``normals`` (·,3) (zero rows = automatic; default all automatic), ``uvs``
         (·,2) (default 0), ``colors`` (·,3) or (·,4) rgb[a] 0..1 (default white).
         ``joints`` / ``weights`` (n,4).  Vertex ids become 1..n, face ids 1..m."""
-        pos = np.asarray(positions, np.float32).reshape(-1, 3)
-        tri = np.asarray(triangles, np.int64).reshape(-1, 3)
-        n, m = len(pos), len(tri)
-        if n > MAX_VERTICES:
-            raise MeshLimitExceeded(f"{n} vertices is over the limit of {MAX_VERTICES}")
-        if m > MAX_TRIANGLES:
-            raise MeshLimitExceeded(f"{m} triangles is over the limit of {MAX_TRIANGLES}")
-        if not np.isfinite(pos).all() or (np.abs(pos) > MAX_COORDINATE).any():
-            raise InvalidEdit("positions must be finite and within ±2048 studs")
-        if m and (tri.min() < 0 or tri.max() >= n):
-            raise InvalidEdit("triangle indices out of range")
-        if m and ((tri[:, 0] == tri[:, 1]) | (tri[:, 1] == tri[:, 2]) | (tri[:, 0] == tri[:, 2])).any():
-            raise InvalidEdit("a triangle repeats a vertex")
         self = cls()
-        vid = np.arange(1, n + 1, dtype=np.int64)
-        jnt = np.zeros((n, 4), np.uint16) if joints is None else np.asarray(joints, np.uint16).reshape(n, 4).copy()
-        wgt = np.zeros((n, 4), np.float32) if weights is None else np.asarray(weights, np.float32).reshape(n, 4).copy()
-        self._V.set_full(vid, {"pos": pos.copy(), "jnt": jnt, "wgt": wgt}, n + 1)
-
-        def table(kind: str, vals, face, cols: int, default) -> np.ndarray:
-            if vals is None:
-                if face is not None:
-                    raise InvalidEdit(f"face_{kind}s needs {kind} values")
-                k = n
-                arr = np.tile(np.asarray(default, np.float32), (n, 1))
-                fidx = tri
-            else:
-                arr = np.asarray(vals, np.float32)
-                arr = arr.reshape(len(arr), -1) if arr.size else arr.reshape(0, cols)
-                if kind == "color" and arr.shape[1] == 3:
-                    arr = np.concatenate([arr, np.ones((len(arr), 1), np.float32)], axis=1)
-                if arr.shape[1] != cols:
-                    raise InvalidEdit(f"{kind}s need {cols} columns")
-                k = len(arr)
-                if face is None:
-                    if k != n:
-                        raise InvalidEdit(f"per-vertex {kind}s need {n} rows, got {k}")
-                    fidx = tri
-                else:
-                    fidx = np.asarray(face, np.int64).reshape(-1, 3)
-                    if len(fidx) != m or (m and (fidx.min() < 0 or fidx.max() >= k)):
-                        raise InvalidEdit(f"face_{kind}s must be ({m}, 3) indices into {k} {kind}s")
-            if k > MAX_ATTRIBUTES:
-                raise MeshLimitExceeded(f"{k} {kind}s is over the limit of {MAX_ATTRIBUTES}")
-            if not np.isfinite(arr).all():
-                raise InvalidEdit(f"{kind}s must be finite")
-            if kind == "normal":
-                ln = np.linalg.norm(arr.astype(np.float64), axis=1, keepdims=True)
-                arr = np.where(ln > 1e-12, arr / np.maximum(ln, 1e-30), 0.0).astype(np.float32)
-            self._attr(kind).set_full(np.arange(1, k + 1, dtype=np.int64), {"val": np.ascontiguousarray(arr)}, k + 1)
-            return fidx + 1
-
-        fn = table("normal", normals, face_normals, 3, (0.0, 0.0, 0.0))
-        fu = table("uv", uvs, face_uvs, 2, (0.0, 0.0))
-        fc = table("color", colors, face_colors, 4, (1.0, 1.0, 1.0, 1.0))
-        self._F.set_full(np.arange(1, m + 1, dtype=np.int64),
-                         {"v": vid[tri] if m else np.zeros((0, 3), np.int64), "n": fn, "u": fu, "c": fc}, m + 1)
+        fill_tables_from_arrays(
+            self._V, self._attr, self._F, positions, triangles,
+            normals=normals, uvs=uvs, colors=colors,
+            face_normals=face_normals, face_uvs=face_uvs, face_colors=face_colors,
+            joints=joints, weights=weights,
+        )
         return self
 
     def copy(self) -> "EditableMesh":
@@ -547,21 +247,7 @@ class EditableMesh:
 
     @staticmethod
     def _check_skin(joints: Sequence[int], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-        if not isinstance(joints, (list, tuple)) or not isinstance(weights, (list, tuple)):
-            raise InvalidEdit("joints and weights must be lists")
-        if len(joints) != len(weights) or not 1 <= len(joints) <= MAX_INFLUENCES:
-            raise InvalidEdit(f"need 1..{MAX_INFLUENCES} joints with one weight each")
-        js = [_int_id(j, "joint index") for j in joints]
-        if any(not 0 <= j < 65536 for j in js) or len(set(js)) != len(js):
-            raise InvalidEdit("joint indices must be distinct and in 0..65535")
-        ws = _vec(list(weights), len(weights), "weights", limit=None)
-        if any(x < 0 for x in ws) or sum(ws) <= 0:
-            raise InvalidEdit("weights must be non-negative with a positive sum")
-        j = np.zeros(4, np.uint16)
-        w = np.zeros(4, np.float32)
-        j[: len(js)] = js
-        w[: len(ws)] = np.asarray(ws, np.float64) / sum(ws)
-        return j, normalize_weights(w[None])[0]
+        return check_skin(joints, weights)
 
     def RemoveVertex(self, vid: int) -> None:
         """Remove a vertex and every face that uses it.  Other ids do not change;
@@ -707,13 +393,7 @@ class EditableMesh:
         F = self._F
         if F.n >= MAX_TRIANGLES:
             raise MeshLimitExceeded(f"cannot add a triangle: the limit is {MAX_TRIANGLES} triangles")
-        fv = F.col("v")
-        found: dict[str, list[int | None]] = {k: [] for k in _ATTR}
-        for v in ids:
-            mask = fv == v
-            for kind in _ATTR:
-                a = F.col(_ATTR_COL[kind])[mask]
-                found[kind].append(int(a.min()) if a.size else None)
+        found = lowest_corner_attributes(F.col("v"), {k: F.col(_ATTR_COL[k]) for k in _ATTR}, ids)
         need = {kind: sum(x is None for x in found[kind]) for kind in _ATTR}
         for kind in _ATTR:
             self._attr(kind).check_room(need[kind])
@@ -758,23 +438,7 @@ class EditableMesh:
         key = _MORPH + name
         if key not in V.cols and len(self.GetMorphTargetNames()) >= MAX_MORPH_TARGETS:
             raise InvalidEdit(f"a mesh holds at most {MAX_MORPH_TARGETS} morph targets")
-        out = np.zeros((len(V.ids), 3), np.float32)
-        if isinstance(deltas, dict):
-            if deltas:
-                ids = np.asarray([_int_id(k, "morph vertex id") for k in deltas], np.int64)
-                try:
-                    rows = V.rows(ids)
-                except InvalidEdit:
-                    raise InvalidEdit(f"morph target {name!r} names a vertex that does not exist") from None
-                out[rows] = np.asarray([_vec(v, 3, "morph delta") for v in deltas.values()], np.float32)
-        else:
-            d = np.asarray(deltas, np.float64)
-            if d.shape != (V.n, 3):
-                raise InvalidEdit(f"morph target {name!r} needs ({V.n}, 3) deltas, got {d.shape}")
-            if not np.isfinite(d).all() or (np.abs(d) > MAX_COORDINATE).any():
-                raise InvalidEdit(f"morph target {name!r} deltas must be finite and within ±2048 studs")
-            out[: V.n] = d.astype(np.float32)
-        V.cols[key] = out
+        V.cols[key] = morph_delta_column(V, name, deltas)
 
     def RemoveMorphTarget(self, name: str) -> None:
         if not isinstance(name, str) or _MORPH + name not in self._V.cols:
@@ -798,19 +462,15 @@ class EditableMesh:
         q = np.asarray(_vec(p, 3, "point", limit=None), np.float64)
         if self._V.n == 0:
             raise InvalidEdit("the mesh has no vertices")
-        d = ((self._V.col("pos").astype(np.float64) - q) ** 2).sum(axis=1)
-        return int(self._V.ids[int(np.argmin(d))])
+        return int(self._V.ids[closest_vertex_row(self._V.col("pos"), q)])
 
     def FindVerticesWithinSphere(self, center: Sequence[float], radius: float) -> list[int]:
         q = np.asarray(_vec(center, 3, "center", limit=None), np.float64)
         (r,) = _vec([radius], 1, "radius", limit=None)
-        d = ((self._V.col("pos").astype(np.float64) - q) ** 2).sum(axis=1)
-        return self._V.live_ids[d <= r * r].tolist()
+        return self._V.live_ids[within_sphere_mask(self._V.col("pos"), q, r)].tolist()
 
     def _tri_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        p = self._V.col("pos").astype(np.float64)
-        t = self.triangles
-        return p[t[:, 0]], p[t[:, 1]], p[t[:, 2]]
+        return triangle_points(self._V.col("pos"), self.triangles)
 
     def RaycastLocal(self, origin: Sequence[float], direction: Sequence[float]):
         """Nearest hit of the ray ``origin + t·direction`` (t ≥ 0, both face sides) with
@@ -825,26 +485,11 @@ class EditableMesh:
             raise InvalidEdit("direction must not be zero")
         if self._F.n == 0:
             return None
-        a, b, c = self._tri_points()
-        e1, e2 = b - a, c - a
-        pv = np.cross(d, e2)
-        det = np.einsum("ij,ij->i", e1, pv)
-        ok = np.abs(det) > 1e-12 * max(float(np.abs(det).max()), 1e-300)
-        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-        tv = o - a
-        u = np.einsum("ij,ij->i", tv, pv) * inv
-        qv = np.cross(tv, e1)
-        v = (qv @ d) * inv
-        t = np.einsum("ij,ij->i", e2, qv) * inv
-        eps = 1e-9
-        hit = ok & (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps) & (t >= 0)
-        if not hit.any():
+        hit = raycast_triangles(o, d, *self._tri_points())
+        if hit is None:
             return None
-        k = int(np.flatnonzero(hit)[np.argmin(t[hit])])
-        uu, vv = float(np.clip(u[k], 0, 1)), float(np.clip(v[k], 0, 1))
-        bary = (1.0 - uu - vv, uu, vv)
-        point = o + t[k] * d
-        return tuple(float(x) for x in point), int(self._F.ids[k]), bary
+        k, point, bary = hit
+        return point, int(self._F.ids[k]), bary
 
     def FindClosestPointOnSurface(self, point: Sequence[float]):
         """Closest point of the surface to ``point`` (vectorised over all faces).
@@ -854,11 +499,8 @@ class EditableMesh:
         q = np.asarray(_vec(point, 3, "point", limit=None), np.float64)
         if self._F.n == 0:
             return None
-        a, b, c = self._tri_points()
-        bary = _closest_barycentric(q, a, b, c)
-        cp = bary[:, :1] * a + bary[:, 1:2] * b + bary[:, 2:] * c
-        k = int(np.argmin(((cp - q) ** 2).sum(axis=1)))
-        return tuple(float(x) for x in cp[k]), int(self._F.ids[k]), tuple(float(x) for x in bary[k])
+        k, closest, bary = closest_point_on_triangles(q, *self._tri_points())
+        return closest, int(self._F.ids[k]), bary
 
     def GetBounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(min (3,), max (3,)) of vertex positions in studs; zeros if empty."""
@@ -971,21 +613,8 @@ class EditableMesh:
     def _normal_values(self) -> np.ndarray:
         """(k,3) float32 unit value of every normal row (automatic ones computed as the
         area-weighted sum of the face normals of the corners using them)."""
-        val = self._N.col("val").astype(np.float64)
-        auto = ~val.any(axis=1)
-        if auto.any() and self._F.n:
-            a, b, c = self._tri_points()
-            fn = np.cross(b - a, c - a)
-            rows = self.face_attribute_rows("normal")
-            acc = np.zeros((self._N.n, 3))
-            for k in range(3):
-                acc[:, k] = np.bincount(rows.reshape(-1), weights=np.repeat(fn[:, k], 3), minlength=self._N.n)
-            val[auto] = acc[auto]
-        ln = np.linalg.norm(val, axis=1)
-        ok = ln > 1e-20
-        val[ok] /= ln[ok, None]
-        val[~ok] = (0.0, 1.0, 0.0)
-        return val.astype(np.float32)
+        return resolve_normal_values(self._N.col("val"), self._V.col("pos"), self.triangles,
+                                     self.face_attribute_rows("normal"))
 
     def export_arrays(self) -> ExportArrays:
         """Per-output-vertex arrays for formats with per-vertex attributes (glTF).
@@ -994,46 +623,24 @@ class EditableMesh:
         face corner -- vertices are split only at attribute seams; vertices no face uses
         are dropped.  Output order: by vertex row, then normal, UV, colour row
         (deterministic).  Normals are unit (automatic ones computed)."""
-        m = self._F.n
-        tri = self.triangles.reshape(-1)
-        key = np.stack([tri] + [self.face_attribute_rows(k).reshape(-1) for k in _ATTR], axis=1)
-        if m:
-            order = np.lexsort(key.T[::-1])
-            ks = key[order]
-            new = np.ones(len(ks), bool)
-            new[1:] = (ks[1:] != ks[:-1]).any(axis=1)
-            uniq = ks[new]
-            inv = np.empty(len(ks), np.int64)
-            inv[order] = np.cumsum(new) - 1
-        else:
-            uniq = np.zeros((0, 4), np.int64)
-            inv = np.zeros(0, np.int64)
-        vr, nr, ur, cr = uniq.T
         V = self._V
-        return ExportArrays(
-            positions=V.col("pos")[vr].copy(),
-            normals=self._normal_values()[nr],
-            uvs=self._U.col("val")[ur].copy(),
-            colors=self._C.col("val")[cr].copy(),
-            joints=V.col("jnt")[vr].copy(),
-            weights=V.col("wgt")[vr].copy(),
-            morphs={name: V.col(_MORPH + name)[vr].copy() for name in self.GetMorphTargetNames()},
-            triangles=inv.reshape(m, 3),
-            vertex_rows=vr.astype(np.int64),
-            face_ids=self._F.live_ids.copy(),
+        return build_export_arrays(
+            triangles=self.triangles,
+            corner_rows=[self.face_attribute_rows(k) for k in _ATTR],
+            positions=V.col("pos"),
+            joints=V.col("jnt"),
+            weights=V.col("wgt"),
+            morphs={name: V.col(_MORPH + name) for name in self.GetMorphTargetNames()},
+            normal_values=self._normal_values(),
+            uv_values=self._U.col("val"),
+            color_values=self._C.col("val"),
+            face_ids=self._F.live_ids,
         )
 
     def set_skin_arrays(self, joints: np.ndarray, weights: np.ndarray) -> None:
         """Bulk skinning: joints (n,4) ints, weights (n,4) floats (normalised here)."""
         n = self._V.n
-        j = np.asarray(joints)
-        w = np.asarray(weights, np.float64)
-        if j.shape != (n, 4) or w.shape != (n, 4):
-            raise InvalidEdit(f"skin arrays must be ({n}, 4)")
-        if (j < 0).any() or (j > 65535).any() or not np.isfinite(w).all() or (w < 0).any():
-            raise InvalidEdit("bad skin arrays")
-        self._V.cols["jnt"][:n] = j.astype(np.uint16)
-        self._V.cols["wgt"][:n] = normalize_weights(w)
+        self._V.cols["jnt"][:n], self._V.cols["wgt"][:n] = check_skin_arrays(joints, weights, n)
 
     def set_positions(self, positions: np.ndarray) -> None:
         """Bulk move: (n,3) studs row-aligned with :attr:`vertex_ids`.  Normals are left
@@ -1046,22 +653,7 @@ class EditableMesh:
     def transform(self, matrix, offset=(0.0, 0.0, 0.0)) -> None:
         """Apply ``p' = M·p + offset`` to every vertex (M a 3×3 invertible matrix).
         Explicit normals become ``normalize(M⁻ᵀ·n)``; morph deltas become ``M·d``."""
-        M = np.asarray(matrix, np.float64).reshape(3, 3)
-        t = np.asarray(offset, np.float64).reshape(3)
-        if not (np.isfinite(M).all() and np.isfinite(t).all()) or abs(np.linalg.det(M)) < 1e-12:
-            raise InvalidEdit("transform needs a finite, invertible 3×3 matrix")
-        V, N = self._V, self._N
-        p = V.col("pos").astype(np.float64) @ M.T + t
-        if (np.abs(p) > MAX_COORDINATE).any():
-            raise InvalidEdit("the transform moves vertices beyond ±2048 studs")
-        V.cols["pos"][: V.n] = p
-        for k in self.GetMorphTargetNames():
-            V.cols[_MORPH + k][: V.n] = V.col(_MORPH + k).astype(np.float64) @ M.T
-        nv = N.col("val").astype(np.float64)
-        expl = nv.any(axis=1)
-        if expl.any():
-            q = nv[expl] @ np.linalg.inv(M)  # rows: (M^-T n)^T = n^T M^-1
-            N.cols["val"][np.flatnonzero(expl)] = q / np.linalg.norm(q, axis=1, keepdims=True)
+        transform_tables(self._V, self._N, self.GetMorphTargetNames(), matrix, offset)
 
     def reset_normals(self) -> None:
         """Make every normal automatic."""
@@ -1071,37 +663,9 @@ class EditableMesh:
 
     def to_wire(self) -> dict:
         """Msgpack-friendly dict; arrays as raw little-endian bytes (exact round trip)."""
-        V, N, U, C, F = self._V, self._N, self._U, self._C, self._F
-        return {
-            "type": "EditableMesh",
-            "version": WIRE_VERSION,
-            "next_vertex_id": int(V.next_id),
-            "next_normal_id": int(N.next_id),
-            "next_uv_id": int(U.next_id),
-            "next_color_id": int(C.next_id),
-            "next_face_id": int(F.next_id),
-            "vertex_ids": array_to_wire(V.live_ids),
-            "positions": array_to_wire(V.col("pos")),
-            "joints": array_to_wire(V.col("jnt")),
-            "weights": array_to_wire(V.col("wgt")),
-            "morph_targets": {name: array_to_wire(V.col(_MORPH + name)) for name in self.GetMorphTargetNames()},
-            "normal_ids": array_to_wire(N.live_ids),
-            "normals": array_to_wire(N.col("val")),
-            "uv_ids": array_to_wire(U.live_ids),
-            "uvs": array_to_wire(U.col("val")),
-            "color_ids": array_to_wire(C.live_ids),
-            "colors": array_to_wire(C.col("val")),
-            "face_ids": array_to_wire(F.live_ids),
-            "faces": array_to_wire(F.col("v")),
-            "face_normals": array_to_wire(F.col("n")),
-            "face_uvs": array_to_wire(F.col("u")),
-            "face_colors": array_to_wire(F.col("c")),
-        }
+        return tables_to_wire(self._V, self._N, self._U, self._C, self._F, self.GetMorphTargetNames())
 
-    _WIRE_KEYS = frozenset({
-        "type", "version", "next_vertex_id", "next_normal_id", "next_uv_id", "next_color_id", "next_face_id",
-        "vertex_ids", "positions", "joints", "weights", "morph_targets", "normal_ids", "normals", "uv_ids", "uvs",
-        "color_ids", "colors", "face_ids", "faces", "face_normals", "face_uvs", "face_colors"})
+    _WIRE_KEYS = WIRE_KEYS
 
     @classmethod
     def from_wire(cls, d: dict) -> "EditableMesh":
@@ -1110,58 +674,8 @@ class EditableMesh:
                 or d["version"] != WIRE_VERSION):
             raise InvalidEdit(f"not an EditableMesh wire document (version {WIRE_VERSION})")
 
-        def ids_of(key: str, nxt_key: str, what: str, limit: int) -> tuple[np.ndarray, int]:
-            ids = array_from_wire(d[key], dtype="<i8", ndim=1, what=key)
-            nxt = d[nxt_key]
-            if not isinstance(nxt, int) or isinstance(nxt, bool):
-                raise InvalidEdit("next ids must be integers")
-            if len(ids) > limit:
-                raise MeshLimitExceeded(f"mesh has {len(ids)} {what}s; the limit is {limit}")
-            if len(ids) and (ids[0] < 1 or (np.diff(ids) <= 0).any()
-                             or ((ids >= nxt) & (ids < EXPLICIT_ID_BASE)).any()):
-                raise InvalidEdit(f"{what} ids must be ascending, positive and (below 2**40) below the next id")
-            return ids, nxt
-
-        def arr(key: str, dtype: str, cols: int, n: int) -> np.ndarray:
-            a = array_from_wire(d[key], dtype=dtype, ndim=2, cols=cols, what=key)
-            if len(a) != n:
-                raise InvalidEdit(f"{key} has {len(a)} rows, expected {n}")
-            if a.dtype.kind == "f" and not np.isfinite(a).all():
-                raise InvalidEdit(f"{key} must be finite")
-            return a
-
         self = cls()
-        vid, nv = ids_of("vertex_ids", "next_vertex_id", "vertex", MAX_VERTICES)
-        n = len(vid)
-        vcols = {"pos": arr("positions", "<f4", 3, n), "jnt": arr("joints", "<u2", 4, n),
-                 "wgt": arr("weights", "<f4", 4, n)}
-        mt = d["morph_targets"]
-        if not isinstance(mt, dict) or len(mt) > MAX_MORPH_TARGETS:
-            raise InvalidEdit(f"morph_targets must be a dict of at most {MAX_MORPH_TARGETS} arrays")
-        for k, v in mt.items():
-            _check_morph_name(k)
-            vcols[_MORPH + k] = arr_m = array_from_wire(v, dtype="<f4", ndim=2, cols=3, what=f"morph target {k}")
-            if len(arr_m) != n or not np.isfinite(arr_m).all():
-                raise InvalidEdit(f"morph target {k!r} must have {n} finite rows")
-        self._V.set_full(vid, vcols, nv)
-        for k in vcols:
-            if k.startswith(_MORPH):
-                self._V.cols[k] = vcols[k]
-        for kind, key, cols in (("normal", "normals", 3), ("uv", "uvs", 2), ("color", "colors", 4)):
-            ids, nxt = ids_of(f"{kind}_ids", f"next_{kind}_id", kind, MAX_ATTRIBUTES)
-            self._attr(kind).set_full(ids, {"val": arr(key, "<f4", cols, len(ids))}, nxt)
-        fid, nf = ids_of("face_ids", "next_face_id", "face", MAX_TRIANGLES)
-        m = len(fid)
-        fcols = {}
-        for c, key, table in (("v", "faces", self._V), ("n", "face_normals", self._N), ("u", "face_uvs", self._U),
-                              ("c", "face_colors", self._C)):
-            a = arr(key, "<i8", 3, m)
-            try:
-                table.rows(a)
-            except InvalidEdit:
-                raise InvalidEdit(f"a face references a missing {table.what}") from None
-            fcols[c] = a
-        self._F.set_full(fid, fcols, nf)
+        fill_tables_from_wire(d, self._V, self._attr, self._F)
         return self
 
     def __eq__(self, other: object) -> bool:
@@ -1171,92 +685,3 @@ class EditableMesh:
 
     def __repr__(self) -> str:
         return f"EditableMesh({self._V.n} vertices, {self._F.n} triangles)"
-
-
-def _closest_barycentric(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """(m,3) barycentric weights of the closest point to ``p`` on each triangle
-    (Ericson, Real-Time Collision Detection §5.1.5, vectorised)."""
-    ab, ac, ap = b - a, c - a, p - a
-    d1, d2 = np.einsum("ij,ij->i", ab, ap), np.einsum("ij,ij->i", ac, ap)
-    bp = p - b
-    d3, d4 = np.einsum("ij,ij->i", ab, bp), np.einsum("ij,ij->i", ac, bp)
-    cp = p - c
-    d5, d6 = np.einsum("ij,ij->i", ab, cp), np.einsum("ij,ij->i", ac, cp)
-    va = d3 * d6 - d5 * d4
-    vb = d5 * d2 - d1 * d6
-    vc = d1 * d4 - d3 * d2
-    m = len(a)
-    out = np.zeros((m, 3))
-    done = np.zeros(m, bool)
-
-    def put(mask, w):
-        nonlocal done
-        mask = mask & ~done
-        out[mask] = w[mask] if w.ndim == 2 else w
-        done |= mask
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        put((d1 <= 0) & (d2 <= 0), np.array([1.0, 0, 0]))
-        put((d3 >= 0) & (d4 <= d3), np.array([0, 1.0, 0]))
-        put((d6 >= 0) & (d5 <= d6), np.array([0, 0, 1.0]))
-        v = d1 / (d1 - d3)
-        put((vc <= 0) & (d1 >= 0) & (d3 <= 0), np.stack([1 - v, v, 0 * v], axis=1))
-        w = d2 / (d2 - d6)
-        put((vb <= 0) & (d2 >= 0) & (d6 <= 0), np.stack([1 - w, 0 * w, w], axis=1))
-        w2 = (d4 - d3) / ((d4 - d3) + (d5 - d6))
-        put((va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0), np.stack([0 * w2, 1 - w2, w2], axis=1))
-        den = va + vb + vc
-        den = np.where(np.abs(den) > 1e-300, den, 1.0)
-        vv, ww = vb / den, vc / den
-        put(np.ones(m, bool), np.stack([1 - vv - ww, vv, ww], axis=1))
-    return np.nan_to_num(out)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def normalize_weights(w: np.ndarray) -> np.ndarray:
-    """(n,4) weights → float32 rows that sum to 1 in float32 arithmetic.
-
-    Rows with no weight stay zero.  The largest weight absorbs the float32
-    rounding residue so that ``w.sum(axis=1)`` is 1 to within 1 ulp.
-    """
-    w = np.asarray(w, np.float64)
-    s = w.sum(axis=1, keepdims=True)
-    has = s[:, 0] > 0
-    out = np.zeros_like(w)
-    out[has] = w[has] / s[has]
-    out32 = out.astype(np.float32)
-    idx = np.argmax(out32, axis=1)
-    rows = np.nonzero(has)[0]
-    if len(rows):
-        mask = np.ones_like(out32, bool)
-        mask[rows, idx[rows]] = False
-        rest = np.where(mask, out32, 0).astype(np.float32).sum(axis=1, dtype=np.float32)
-        out32[rows, idx[rows]] = np.float32(1.0) - rest[rows]
-    return out32
-
-
-def smooth_normals(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """(n,3) float64 unit vertex normals from area-weighted face normals, summed over
-    all vertices sharing an exact position (so UV seams are shaded smoothly)."""
-    pos = np.asarray(positions, np.float64)
-    n = len(pos)
-    out = np.zeros((n, 3))
-    if n == 0 or len(triangles) == 0:
-        out[:, 1] = 1.0
-        return out
-    _, key = np.unique(pos.astype(np.float32), axis=0, return_inverse=True)
-    key = key.reshape(-1)
-    t = np.asarray(triangles)
-    fn = np.cross(pos[t[:, 1]] - pos[t[:, 0]], pos[t[:, 2]] - pos[t[:, 0]])
-    acc = np.zeros((key.max() + 1, 3))
-    for k in range(3):
-        np.add.at(acc, key[t[:, k]], fn)
-    out = acc[key]
-    ln = np.linalg.norm(out, axis=1)
-    ok = ln > 1e-20
-    out[ok] /= ln[ok, None]
-    out[~ok] = (0.0, 1.0, 0.0)
-    return out
-

@@ -56,17 +56,9 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .avatar import Avatar, _plain_copy
-from .editable_mesh import (
-    MAX_COORDINATE,
-    MAX_INFLUENCES,
-    MAX_TRIANGLES,
-    MAX_VERTICES,
-    EditableMesh,
-    InvalidEdit,
-    MeshLimitExceeded,
-    _int_id,
-    _vec,
-)
+from .limits import MAX_COORDINATE, MAX_INFLUENCES, MAX_TRIANGLES, MAX_VERTICES, InvalidEdit, MeshLimitExceeded
+from .editable_mesh import EditableMesh
+from .value_checks import _int_id, _vec
 
 __all__ = [
     "InvalidEdit",

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from .avatar import Avatar
-from .editable_mesh import InvalidEdit
+from .limits import InvalidEdit
 from .r15 import JOINTS
 
 __all__ = ["pose", "rotation_matrix", "bone_transforms"]

@@ -58,7 +58,7 @@ from collections import OrderedDict, deque
 from typing import Iterable, NamedTuple
 
 from .avatar import Avatar
-from .editable_mesh import EXPLICIT_ID_BASE, InvalidEdit
+from .limits import EXPLICIT_ID_BASE, InvalidEdit
 from .ops import apply_ops
 
 __all__ = [

@@ -14,7 +14,7 @@ import numpy as np
 
 from .avatar import Avatar
 from .editable_image import MAX_IMAGE_SIZE
-from .editable_mesh import MAX_TRIANGLES, MAX_VERTICES
+from .limits import MAX_TRIANGLES, MAX_VERTICES
 from .r15 import (
     ACCESSORY_ATTACHMENTS,
     ASSET_TYPE_OF_BODY_PART,
