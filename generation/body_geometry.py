@@ -51,41 +51,6 @@ class _Grid:
         return 1 + (r - 1) * self.S + (c % self.S)
 
 
-def _patch(grid: _Grid, c0: int, ncols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Vertices (as grid keys) and triangles of the columns c0..c0+ncols.
-
-    Returns (keys (n,), theta (n,), phi (n,), triangles (m,3) local rows)."""
-    R = grid.R
-    keys, th, ph = [], [], []
-    dphi = 2 * np.pi / grid.S
-    row_start = {}
-    # top pole: one vertex per quad column, at the column's mid angle
-    row_start[0] = 0
-    for k in range(ncols):
-        keys.append(grid.index(0, 0)); th.append(0.0); ph.append(-np.pi + (c0 + k + 0.5) * dphi)
-    for r in range(1, R):
-        row_start[r] = len(keys)
-        for k in range(ncols + 1):
-            keys.append(grid.index(r, c0 + k)); th.append(grid.theta[r - 1]); ph.append(-np.pi + (c0 + k) * dphi)
-    row_start[R] = len(keys)
-    for k in range(ncols):
-        keys.append(grid.index(R, 0)); th.append(np.pi); ph.append(-np.pi + (c0 + k + 0.5) * dphi)
-    tris = []
-    for k in range(ncols):
-        a, b = row_start[1] + k, row_start[1] + k + 1
-        tris.append((row_start[0] + k, b, a))
-    for r in range(1, R - 1):
-        for k in range(ncols):
-            a, b = row_start[r] + k, row_start[r] + k + 1
-            c, d = row_start[r + 1] + k, row_start[r + 1] + k + 1
-            tris.append((a, b, d))
-            tris.append((a, d, c))
-    for k in range(ncols):
-        a, b = row_start[R - 1] + k, row_start[R - 1] + k + 1
-        tris.append((a, b, row_start[R] + k))
-    return np.asarray(keys), np.asarray(th), np.asarray(ph), np.asarray(tris, np.int64)
-
-
 def _key_normals(points: np.ndarray, keys: np.ndarray, tris: np.ndarray) -> np.ndarray:
     """Unit vertex normals: area-weighted face normals accumulated per grid point."""
     p = points[keys]

@@ -204,10 +204,6 @@ def warm_up() -> None:
         render_background(kind, 64)
 
 
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000.0, 2)
-
-
 def _check_palette(palette) -> tuple[tuple[int, int, int], ...] | None:
     if palette is None:
         return None

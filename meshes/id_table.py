@@ -106,21 +106,6 @@ class _Table:
         self.n += 1
         return i
 
-    def add_many(self, values: dict[str, np.ndarray], count: int) -> np.ndarray:
-        self.check_room(count)
-        if self.n and self.ids[self.n - 1] >= self.next_id:  # explicit ids above: keep rows sorted
-            return np.asarray([self.add(**{k: np.asarray(v)[j] for k, v in values.items()})
-                               for j in range(count)], np.int64)
-        self.grow(self.n + count)
-        r0 = self.n
-        ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
-        self.ids[r0: r0 + count] = ids
-        for k, a in self.cols.items():
-            a[r0: r0 + count] = values.get(k, 0)
-        self.n += count
-        self.next_id += count
-        return ids
-
     def delete(self, rows: np.ndarray) -> None:
         if len(rows) == 0:
             return

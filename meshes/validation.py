@@ -128,9 +128,10 @@ def validate_full_body(avatar: Avatar) -> tuple[bool, list[str]]:
         reasons.append(f"{part} is not an R15 body part; only the 15 R15 MeshParts are allowed.")
 
     # ---- triangle budgets per asset
+    counts = avatar.body_part_triangle_counts()
     for bp, parts in BODY_PARTS.items():
         asset = ASSET_TYPE_OF_BODY_PART[bp]
-        tris = sum(avatar.parts[p].triangle_count for p in parts if p in avatar.parts)
+        tris = counts[asset]
         if tris > TRIANGLE_BUDGETS[asset]:
             reasons.append(
                 f"{bp} ({', '.join(parts)}) has {tris} triangles; the {asset} limit is {TRIANGLE_BUDGETS[asset]}."

@@ -94,3 +94,15 @@ async def generate(gs, url: str, token: str, photo: bytes, session_id: str) -> t
     _, up = await Http(url, token).upload("/v1/files", photo, {"SessionId": session_id})
     preview = await gs.GenerateAvatar2DPreviewAsync({"SessionId": session_id, "FileId": up["FileId"]})
     return preview, await gs.GenerateAvatarAsync({"SessionId": session_id, "PreviewId": preview["PreviewId"]})
+
+
+def closed_and_consistent(pos: np.ndarray, tri: np.ndarray) -> bool:
+    """Watertight with consistent winding, checked independently of meshes.validation:
+    merging vertices by position, every directed edge appears once and its reverse once."""
+    _, key = np.unique(pos, axis=0, return_inverse=True)
+    t = key.reshape(-1)[tri]
+    e = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
+    if (e[:, 0] == e[:, 1]).any():
+        return False
+    fwd = {tuple(x) for x in e.tolist()}
+    return len(fwd) == len(e) and all((b, a) in fwd for a, b in fwd)

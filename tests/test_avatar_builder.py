@@ -24,8 +24,9 @@ from meshes import (
 )
 from meshes.r15 import ASSET_TYPE_OF_BODY_PART, BONE_INDEX
 from schemas.errors import InputRejected, InvalidParams
+from .conftest import closed_and_consistent
 
-skimage_data = pytest.importorskip("skimage.data")
+from skimage import data as skimage_data  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +70,6 @@ def avatar_lm(preview_png: bytes):
     return build_avatar(preview_png, landmarks=synthetic_landmarks(0.42, 0.25, 0.3), text_prompt="red shirt")
 
 
-def _edges_closed(pos: np.ndarray, tri: np.ndarray) -> bool:
-    """Watertight with consistent winding: merging vertices by position, every
-    directed edge appears once and its reverse once."""
-    _, key = np.unique(pos, axis=0, return_inverse=True)
-    t = key.reshape(-1)[tri]
-    e = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
-    if (e[:, 0] == e[:, 1]).any():
-        return False
-    fwd = {tuple(x) for x in e.tolist()}
-    return len(fwd) == len(e) and all((b, a) in fwd for a, b in fwd)
-
 
 def _signed_volume(pos: np.ndarray, tri: np.ndarray) -> float:
     p = pos.astype(np.float64)
@@ -97,7 +87,7 @@ def test_fifteen_closed_parts_within_budgets(which, request):
         assert sum(av.triangle_count(p) for p in parts) <= TRIANGLE_BUDGETS[ASSET_TYPE_OF_BODY_PART[bp]]
     for name, m in av.parts.items():
         pos, tri = m.positions, m.triangles
-        assert _edges_closed(pos, tri), name
+        assert closed_and_consistent(pos, tri), name
         assert _signed_volume(pos, tri) > 0, f"{name} is inside out"
         assert np.allclose(np.linalg.norm(m.normals, axis=1), 1.0, atol=1e-4), name
         assert (m.uvs >= 0).all() and (m.uvs <= 1).all(), name

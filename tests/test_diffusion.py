@@ -10,12 +10,7 @@ from skimage import data as skdata
 
 from generation import diffusion
 from generation.diffusion import BackendUnavailable, stylize_diffusion
-
-pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-pytest.importorskip("transformers")
-
-from tests.tiny_diffusion import build_tiny_pipeline  # noqa: E402  (needs the packages above)
+from tests.tiny_diffusion import build_tiny_pipeline
 
 
 @pytest.fixture(scope="module")

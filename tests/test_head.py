@@ -15,8 +15,9 @@ from PIL import Image
 
 from generation.head import FACE_OVAL, FACS_MORPHS, face_tesselation, head_from_landmarks
 from meshes import export_glb, load_glb, read_accessor, validate_full_body
+from .conftest import closed_and_consistent
 
-skdata = pytest.importorskip("skimage.data")
+from skimage import data as skdata  # noqa: E402
 
 SIZE = 800
 
@@ -41,15 +42,6 @@ def astronaut():
 def cameraman():
     return _aligned(np.dstack([skdata.camera()] * 3))
 
-
-def _closed(pos: np.ndarray, tri: np.ndarray) -> bool:
-    _, key = np.unique(pos, axis=0, return_inverse=True)
-    t = key.reshape(-1)[tri]
-    e = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
-    if (e[:, 0] == e[:, 1]).any():
-        return False
-    fwd = {tuple(x) for x in e.tolist()}
-    return len(fwd) == len(e) and all((b, a) in fwd for a, b in fwd)
 
 
 def _volume(pos, tri) -> float:
@@ -108,7 +100,7 @@ def test_head_is_closed_and_within_budget(which, request):
         lm = request.getfixturevalue(which)[0]
     h = head_from_landmarks(lm)
     assert len(h.triangles) < 4000
-    assert _closed(h.positions, h.triangles)
+    assert closed_and_consistent(h.positions, h.triangles)
     assert _volume(h.positions, h.triangles) > 0
     lo, hi = h.positions.min(0), h.positions.max(0)
     assert 1.2 <= hi[1] - lo[1] <= 1.35 and 0.7 <= hi[0] - lo[0] <= 1.3 and 0.9 <= hi[2] - lo[2] <= 1.5

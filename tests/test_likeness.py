@@ -9,7 +9,6 @@ from skimage import data as skdata
 
 from generation import likeness
 
-pytest.importorskip("dlib")
 
 STYLISED_THRESHOLD = 0.60  # SPEC §5 default for stylised styles
 PHOTOREAL_THRESHOLD = 0.75  # SPEC §5 default for photoreal styles
