@@ -97,7 +97,6 @@ def avatar_job(preview_png: bytes, features: bytes, text_prompt: str | None) -> 
         "document": msgpack.packb(avatar.to_wire("PNG"), use_bin_type=True),
         "glb": export_glb(avatar),
         "description": avatar.description,
-        "content_hash": avatar.content_hash(),
     }
 
 
@@ -107,8 +106,7 @@ def export_job(document: bytes) -> dict:
 
     avatar = Avatar.from_wire(msgpack.unpackb(document, raw=False))
     ok, reasons = validate_full_body(avatar)
-    return {"ok": ok, "reasons": reasons, "glb": export_glb(avatar) if ok else None,
-            "content_hash": avatar.content_hash()}
+    return {"ok": ok, "reasons": reasons, "glb": export_glb(avatar) if ok else None}
 
 
 # -- the pool -----------------------------------------------------------------
