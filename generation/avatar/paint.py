@@ -1,0 +1,91 @@
+"""Body textures: skin, shirt, trousers and shoes painted per texel from where the
+texel lies on the body.
+
+Each part's texture is rasterised in its own UV layout (:mod:`generation.avatar.raster`);
+a texel's model-space position decides its region: a short-sleeved shirt over the
+UpperTorso, the LowerTorso above the belt and the upper half of each UpperArm;
+trousers from the belt to the ankles; shoes on the feet; skin everywhere else.  Each
+region is its flat albedo with a faint fabric or skin grain (seeded, so equal inputs
+give equal pixels) and a soft darker line at hems.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from generation.avatar.body import BodyGeo
+from generation.avatar.raster import dilate_into, rasterize_uv
+
+__all__ = ["TEXTURE_SIZE", "paint_body", "region_masks"]
+
+#: Texture edge per part (px).
+TEXTURE_SIZE: dict[str, int] = {"Head": 1024, "UpperTorso": 512, "LowerTorso": 256}
+for _S in ("Left", "Right"):
+    TEXTURE_SIZE.update({f"{_S}UpperArm": 256, f"{_S}LowerArm": 128, f"{_S}Hand": 256,
+                         f"{_S}UpperLeg": 256, f"{_S}LowerLeg": 256, f"{_S}Foot": 128})
+
+
+def region_masks(part: str, p: np.ndarray, body: BodyGeo) -> dict[str, np.ndarray]:
+    """Boolean masks (shirt, pants, shoes) for model-space points ``p`` (…,3) of ``part``;
+    skin is what none of them covers."""
+    y = p[..., 1]
+    false = np.zeros(p.shape[:-1], bool)
+    waist_y = float(body.bones["UpperTorso"][1])
+    belt = waist_y * 0.55
+    if part == "UpperTorso":
+        return {"shirt": ~false, "pants": false, "shoes": false}
+    if part == "LowerTorso":
+        return {"shirt": y > belt, "pants": y <= belt, "shoes": false}
+    if part.endswith("UpperArm"):
+        side = part[: -len("UpperArm")]
+        a, b = body.bones[f"{side}UpperArm"], body.bones[f"{side}LowerArm"]
+        t = ((p - a) @ (b - a)) / max(float((b - a) @ (b - a)), 1e-9)
+        return {"shirt": t < 0.5, "pants": false, "shoes": false}
+    if part.endswith(("UpperLeg", "LowerLeg")):
+        return {"shirt": false, "pants": ~false, "shoes": false}
+    if part.endswith("Foot"):
+        return {"shirt": false, "pants": false, "shoes": ~false}
+    return {"shirt": false, "pants": false, "shoes": false}
+
+
+@functools.lru_cache(maxsize=16)
+def _grain(shape: tuple[int, int], seed: int, amp: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    g = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    g = cv2.GaussianBlur(g, (0, 0), 0.8)
+    out = 1.0 + amp * g / max(float(g.std()), 1e-6)
+    out.setflags(write=False)
+    return out
+
+
+def paint_body(part: str, body: BodyGeo, colors: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(texture (s,s,3) float32 0..1, covered (s,s) bool) of one non-head part.
+    ``colors``: rgb 0..1 for skin, shirt, pants, shoes."""
+    g = body.parts[part]
+    s = TEXTURE_SIZE[part]
+    ids, bary = rasterize_uv(g.uvs, (s, s))
+    covered = ids >= 0
+    tri_pos = g.positions[g.triangles]              # (m,3,3) corner positions
+    P = np.zeros((s, s, 3), np.float32)
+    P[covered] = np.einsum("nk,nkd->nd", bary[covered], tri_pos[ids[covered]])
+    masks = region_masks(part, P, body)
+    tex = np.empty((s, s, 3), np.float32)
+    tex[:] = colors["skin"]
+    for name in ("pants", "shirt", "shoes"):
+        m = masks[name] & covered
+        tex[m] = colors[name]
+    # hems: darken texels near a region boundary
+    label = np.zeros((s, s), np.uint8)
+    for i, name in enumerate(("shirt", "pants", "shoes"), start=1):
+        label[masks[name] & covered] = i
+    # a hem is where two covered texels of different regions meet (not a UV island's rim)
+    lab = dilate_into(label[..., None], covered)[..., 0].astype(np.uint8)
+    edge = (cv2.morphologyEx(lab, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0) & covered
+    edge = cv2.GaussianBlur(edge.astype(np.float32), (0, 0), 1.2)
+    tex *= (1.0 - 0.25 * np.clip(edge * 2, 0, 1))[..., None]
+    tex *= np.where(label > 0, _grain((s, s), 7, 0.04), _grain((s, s), 11, 0.015))[..., None]
+    tex = dilate_into(np.clip(tex, 0, 1), covered)
+    return tex, covered

