@@ -24,6 +24,8 @@ import numpy as np
 from PIL import Image
 
 from generation.avatar.body import assemble
+from generation.avatar.face_bake import bake_head
+from generation.avatar.face_fit import fit_face
 from generation.avatar.paint import paint_body
 from generation.avatar.rig import attachments as rig_attachments, fit_joints_to_regions
 from generation.avatar.template import load_template
@@ -127,19 +129,34 @@ def build_avatar(
     colors = {"skin": rgb01(skin_t), "hair": rgb01(hair_t), **{k: rgb01(v) for k, v in clothing.items()}}
 
     template = load_template()
-    src = template.base
+    fit = fit_face(lm, template, aspect=rgb_img.shape[1] / rgb_img.shape[0]) if lm is not None else None
+    src = fit.positions if fit is not None else template.base
     body = assemble(template, src)
+    head_tex = None
+    if fit is not None:
+        from generation.face import person_mask
+
+        B = template.parts["Head"]["B"]
+        g = body.parts["Head"]
+        baked = bake_head(rgb_img, lm, fit, B @ src, g.normals * np.array([-1.0, 1.0, -1.0]), g.triangles, g.uvs,
+                          person=person_mask(rgb_img))
+        head_tex = baked.texture
+        colors["skin"] = baked.skin
 
     parts: dict[str, EditableMesh] = {}
     images: dict[str, EditableImage] = {}
     for part in PART_NAMES:
         g = body.parts[part]
+        uv_table, face_uvs = _shared_uvs(g.triangles, g.uvs)
         parts[part] = EditableMesh.from_arrays(
             g.positions.astype(np.float32), g.triangles, normals=g.normals.astype(np.float32),
-            uvs=g.uvs.reshape(-1, 2).astype(np.float32),
-            face_uvs=np.arange(len(g.triangles) * 3).reshape(-1, 3),
-            joints=g.joints, weights=g.weights)
-        tex, _ = paint_body(part, body, colors)
+            uvs=uv_table, face_uvs=face_uvs, joints=g.joints, weights=g.weights)
+        for name, deltas in g.morphs.items():
+            parts[part].SetMorphTarget(name, deltas.astype(np.float32))
+        if part == "Head" and head_tex is not None:
+            tex = head_tex
+        else:
+            tex, _ = paint_body(part, body, colors)
         images[part] = EditableImage.from_array(_rgba8(tex))
 
     bounds = {p: (body.parts[p].positions.min(0), body.parts[p].positions.max(0)) for p in PART_NAMES}
@@ -170,6 +187,15 @@ def build_avatar(
     avatar = Avatar(description, parts, images, bone_list, atts, metadata)
     apply_body_scales(avatar, scales)
     return avatar
+
+
+def _shared_uvs(tris: np.ndarray, corner_uvs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-corner UVs → (UV table, (m,3) ids), one id per distinct (vertex, UV) pair,
+    so the export splits vertices only along real UV seams."""
+    uv = corner_uvs.reshape(-1, 2).astype(np.float32)
+    key = np.concatenate([tris.reshape(-1, 1).astype(np.float64), uv.astype(np.float64)], axis=1)
+    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    return uv[first], inv.reshape(-1, 3)
 
 
 def _rgba8(rgb01_img: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ class PartGeo:
     uvs: np.ndarray         # (m,3,2) per corner, 0..1 of this part's own texture (v down)
     joints: np.ndarray      # (n,4) uint16
     weights: np.ndarray     # (n,4) float32
-    mh_rows: object         # the template's combination matrix (for morph deltas)
+    morphs: dict            # FACS name → (n,3) model-space deltas (studs)
     caps: int               # trailing triangles that are hidden seam caps
 
 
@@ -92,7 +92,8 @@ def assemble(template: Template, src: np.ndarray) -> BodyGeo:
         pos = to_model(B @ src, origin)
         n = (B @ src_n) * np.array([-1.0, 1.0, -1.0])
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-        parts[part] = PartGeo(pos, d["tris"], n, _part_uvs(d["uvs"]), d["joints"], d["weights"], B, d["ncap"])
+        morphs = {k: v * (MH_TO_STUDS * np.array([-1.0, 1.0, -1.0])) for k, v in d.get("morphs", {}).items()}
+        parts[part] = PartGeo(pos, d["tris"], n, _part_uvs(d["uvs"]), d["joints"], d["weights"], morphs, d["ncap"])
     bones = {b: to_model(template.joint_position(src, mh), origin) for b, mh in R15_BONE_SOURCES.items()}
     for b in ("Root", "HumanoidRootNode", "LowerTorso"):
         bones[b] = np.zeros(3)

@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from generation.avatar import assets as A
 from generation.avatar.template import Template, cache_path, load_template
 
-__all__ = ["FaceFit", "fit_face", "face_sliders", "slider_targets", "landmark_matrix", "FIT_LANDMARKS",
+__all__ = ["FaceFit", "FaceSliders", "fit_face", "face_sliders", "slider_targets", "landmark_matrix", "FIT_LANDMARKS",
            "FACE_GROUPS", "LANDMARK_TABLE"]
 
 #: Target folders whose files make the face shape space.
@@ -68,7 +68,7 @@ FIT_LANDMARKS = np.arange(468)
 _VERSION = 1
 _PX = 512.0          # residuals are measured in pixels of a 512-px preview
 _Z_WEIGHT = 0.25     # weight of mediapipe's relative depth (squared-error weight) against x, y
-_RIDGE = 1.0          # ridge strength, px² per unit slider weight² per fitted landmark (measured: see tests)
+_RIDGE = 1.0         # ridge strength, px² per unit slider weight² per fitted landmark (measured: see tests)
 _ROUNDS = 4
 
 
@@ -102,7 +102,9 @@ class FaceFit:
 # --------------------------------------------------------------------------- shape space
 
 @dataclass(frozen=True)
-class _Sliders:
+class FaceSliders:
+    """The face shape space: S sliders over F target files (see the module docstring)."""
+
     names: tuple[str, ...]      # slider names
     lo: np.ndarray              # (S,) lower bound: -1 for a pair, 0 for a single file
     files: tuple[str, ...]      # target files (relative to mpfb2/targets), F of them
@@ -182,11 +184,11 @@ def _load_files(root: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarr
 
 
 _lock = threading.Lock()
-_sliders: _Sliders | None = None
+_sliders: FaceSliders | None = None
 _per_template: dict[int, tuple[Template, sp.csr_matrix, np.ndarray, np.ndarray]] = {}
 
 
-def face_sliders() -> _Sliders:
+def face_sliders() -> FaceSliders:
     """The face shape space (parsed once per process, cached on disk)."""
     global _sliders
     with _lock:
@@ -201,7 +203,7 @@ def face_sliders() -> _Sliders:
             groups = [f.split("/", 1)[0] for f in files]
             names = [f"{groups[p]}/{nm}" for nm, p in zip(names, pos)]
             neg_a = np.asarray(neg)
-            _sliders = _Sliders(tuple(names), np.where(neg_a >= 0, -1.0, 0.0), tuple(files), neg_a,
+            _sliders = FaceSliders(tuple(names), np.where(neg_a >= 0, -1.0, 0.0), tuple(files), neg_a,
                                 np.asarray(pos), D)
         return _sliders
 
@@ -265,7 +267,7 @@ def _umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.nd
     return s, R, md - s * R @ ms
 
 
-def _slider_deltas(sl: _Sliders, Dl: np.ndarray, w: np.ndarray, first: bool) -> np.ndarray:
+def _slider_deltas(sl: FaceSliders, Dl: np.ndarray, w: np.ndarray, first: bool) -> np.ndarray:
     """(K, S, 3) landmark deltas of each slider on its active branch (d pos / d w)."""
     pos = Dl[:, sl.pos]
     neg = np.where((sl.neg >= 0)[None, :, None], Dl[:, np.maximum(sl.neg, 0)], 0.0)
@@ -274,7 +276,7 @@ def _slider_deltas(sl: _Sliders, Dl: np.ndarray, w: np.ndarray, first: bool) -> 
     return np.where((w < 0)[None, :, None], -neg, pos)
 
 
-def _file_weights(sl: _Sliders, w: np.ndarray) -> np.ndarray:
+def _file_weights(sl: FaceSliders, w: np.ndarray) -> np.ndarray:
     """(F,) weight (≥ 0) of each target file for slider weights ``w``."""
     fw = np.zeros(sl.D.shape[1])
     fw[sl.pos] = np.maximum(w, 0.0)

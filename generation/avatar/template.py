@@ -42,7 +42,21 @@ from meshes.r15 import BONE_INDEX, PART_NAMES
 __all__ = ["Template", "load_template", "cache_path", "MH_TO_R15", "PART_BUDGET", "R15_JOINTS", "TEMPLATE_VERSION"]
 
 #: Bump when what the cache holds changes.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 3
+
+#: Roblox FACS morph target → (faceunits01 expression target, side): the CC0
+#: ``faceunits01`` set uses ARKit's names, whose Left/Right is the subject's own side,
+#: as Roblox's is.  A side of "L"/"R" keeps only that half of a symmetric unit.
+FACS_FROM_FACEUNITS: dict[str, tuple[str, str]] = {
+    "LeftEyeClosed": ("eyeBlinkLeft", ""), "RightEyeClosed": ("eyeBlinkRight", ""),
+    "JawDrop": ("jawOpen", ""),
+    "LeftLipCornerPuller": ("mouthSmileLeft", ""), "RightLipCornerPuller": ("mouthSmileRight", ""),
+    "LeftLipCornerDown": ("mouthFrownLeft", ""), "RightLipCornerDown": ("mouthFrownRight", ""),
+    "LeftInnerBrowRaiser": ("browInnerUp", "L"), "RightInnerBrowRaiser": ("browInnerUp", "R"),
+    "LeftOuterBrowRaiser": ("browOuterUpLeft", ""), "RightOuterBrowRaiser": ("browOuterUpRight", ""),
+    "LeftBrowLowerer": ("browDownLeft", ""), "RightBrowLowerer": ("browDownRight", ""),
+    "Pucker": ("mouthPucker", ""), "Funneler": ("mouthFunnel", ""),
+}
 
 #: MakeHuman game_engine bone → R15 part / bone.
 MH_TO_R15: dict[str, str] = {
@@ -256,7 +270,27 @@ def build_template() -> Template:
         d["B"] = B
         Wp = B @ W
         d["joints"], d["weights"] = _top4(Wp, part)
+        d["morphs"] = {}
+    head_B = parts["Head"]["B"]
+    for name, D in _expression_deltas(root, base).items():
+        parts["Head"]["morphs"][name] = (head_B @ D).astype(np.float32)
     return Template(base=base, parts=parts, mh_joints=mh_joints, body_tris=tris)
+
+
+def _expression_deltas(root: Path, base: np.ndarray) -> dict[str, np.ndarray]:
+    """Roblox FACS name → (N,3) source deltas from ``faceunits01`` (decimetres)."""
+    folder = root / "faceunits01" / "targets" / "faceunits"
+    out = {}
+    for name, (unit, side) in FACS_FROM_FACEUNITS.items():
+        idx, d = A.read_target(folder / f"{unit}.target")
+        D = np.zeros_like(base)
+        np.add.at(D, idx, d)
+        if side:
+            # MakeHuman's +X is the figure's left
+            keep = base[:, 0] >= 0 if side == "L" else base[:, 0] <= 0
+            D[~keep] = 0.0
+        out[name] = D
+    return out
 
 
 def _decimate_part(part, pos, tris, uvs, rows, budget, pyfqmr) -> dict:
@@ -296,7 +330,7 @@ def _decimate_part(part, pos, tris, uvs, rows, budget, pyfqmr) -> dict:
     for j in range(3):
         bcj, _ = _closest_bary(npos[ntris[:, j]], pos[tris[ct, 0]], pos[tris[ct, 1]], pos[tris[ct, 2]])
         nuv[:, j] = np.einsum("nk,nkd->nd", bcj, uvs[ct])
-    nuv = _fix_uv_slivers(nuv)
+    nuv = _fix_uv_slivers(_weld_corner_uvs(ntris, nuv))
     # caps
     loops = boundary_loops(ntris)
     cap_t, cap_uv = [], []
@@ -317,6 +351,24 @@ def _decimate_part(part, pos, tris, uvs, rows, budget, pyfqmr) -> dict:
         ntris = np.vstack([ntris, np.asarray(cap_t, np.int64)])
         nuv = np.concatenate([nuv, np.asarray(cap_uv)])
     return {"rows": new_rows, "tris": ntris, "uvs": nuv, "ncap": len(cap_t)}
+
+
+def _weld_corner_uvs(tris: np.ndarray, uv: np.ndarray, tol: float = 0.02) -> np.ndarray:
+    """Corners of one vertex whose transferred UVs agree within ``tol`` get their mean,
+    so a vertex splits on export only where the UV layout really has a seam."""
+    uv = uv.copy()
+    flat = uv.reshape(-1, 2)
+    corners_of: dict[int, list[int]] = {}
+    for c, v in enumerate(tris.reshape(-1)):
+        corners_of.setdefault(int(v), []).append(c)
+    for cs in corners_of.values():
+        rest = list(cs)
+        while rest:
+            ref = flat[rest[0]]
+            group = [c for c in rest if np.abs(flat[c] - ref).max() < tol]
+            flat[group] = flat[group].mean(axis=0)
+            rest = [c for c in rest if c not in group]
+    return uv
 
 
 def _fix_uv_slivers(uv: np.ndarray, min_area: float = 1e-9) -> np.ndarray:
@@ -372,6 +424,8 @@ def _save(t: Template, path: Path) -> None:
                        f"p/{part}/tris": d["tris"], f"p/{part}/uvs": d["uvs"].astype(np.float32),
                        f"p/{part}/joints": d["joints"], f"p/{part}/weights": d["weights"],
                        f"p/{part}/ncap": np.asarray(d["ncap"])})
+        for name, m in d["morphs"].items():
+            arrays[f"m/{part}/{name}"] = m
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
@@ -387,13 +441,15 @@ def _load(path: Path) -> Template:
     z = np.load(path)
     base = z["base"]
     mh_joints = {}
-    parts: dict[str, dict] = {p: {} for p in PART_NAMES}
+    parts: dict[str, dict] = {p: {"morphs": {}} for p in PART_NAMES}
     for key in z.files:
         kind, *rest = key.split("/")
         if kind == "j":
             mh_joints.setdefault(rest[0], [None, None])[0 if rest[1] == "h" else 1] = z[key]
         elif kind == "p":
             parts[rest[0]][rest[1]] = z[key]
+        elif kind == "m":
+            parts[rest[0]]["morphs"][rest[1]] = z[key]
     for part, d in parts.items():
         d["B"] = sp.csr_matrix((d.pop("data"), d.pop("indices"), d.pop("indptr")), shape=(len(d["joints"]), len(base)))
         d["uvs"] = d["uvs"].astype(np.float64)

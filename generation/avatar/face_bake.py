@@ -1,0 +1,178 @@
+"""Bake the chosen preview into the head's texture, only where the photo shows the face.
+
+Every texel of the Head's UV layout knows its point and normal on the fitted head
+(:mod:`generation.avatar.raster`); the face fit's camera
+(:class:`generation.avatar.face_fit.FaceFit`) says where that point is in the
+preview.  A texel takes the photo's colour with weight
+
+    α = face(x, y) · facing(n)
+
+* ``face``: inside the face oval of the landmarks (pulled in a little so the jaw
+  line and the hairline stay out), on the person (selfie segmentation: no sky or
+  studio backdrop), and either skin-coloured or inside a feature (eyes, brows,
+  nose, lips) -- so hair over the forehead or cheeks, a hand or a microphone in
+  front of the chin is left out.  Feathered.
+* ``facing``: the point faces the camera (the photo says nothing about the sides).
+
+Elsewhere the texel is skin: the player's albedo, the median of the face's skin
+after the photo's broad shading is evened out (the low-frequency part of CIELAB
+lightness over the face is replaced by its mean, which keeps pores, brows and lips
+but removes the key light and shadow baked into a selfie; on dark skin this is what
+keeps the cheeks from going grey).  Photo and skin are merged with a multi-band
+(Laplacian pyramid) blend in texture space, so no edge shows at the boundary from
+any angle.  The same albedo is returned for the neck, hands and limbs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from generation.avatar.raster import dilate_into, rasterize_uv
+from generation.edits import FACE_OVAL
+
+__all__ = ["FaceBake", "bake_head", "even_shading", "face_mask", "skin_albedo"]
+
+# Feature regions kept even when not skin-coloured (mediapipe FaceMesh indices).
+_BROWS = ((70, 63, 105, 66, 107, 55, 65, 52, 53, 46), (300, 293, 334, 296, 336, 285, 295, 282, 283, 276))
+_EYES = ((33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
+         (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249))
+_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+_NOSE = (168, 193, 245, 188, 174, 236, 198, 209, 49, 64, 98, 97, 2, 326, 327, 294, 279, 429, 420, 456, 399,
+         412, 465, 417)
+_CHEEKS = (50, 101, 205, 280, 330, 425, 151, 108, 337)
+
+
+@dataclass(frozen=True)
+class FaceBake:
+    """texture: (S,S,3) float32 0..1; skin: (3,) albedo 0..1; coverage: share of
+    texels that took the photo (α > 0.5)."""
+
+    texture: np.ndarray
+    skin: np.ndarray
+    coverage: float
+
+
+def _smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    t = np.clip((x - a) / (b - a), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def face_mask(rgb: np.ndarray, lm_px: np.ndarray, person: np.ndarray | None, skin_lab: np.ndarray) -> np.ndarray:
+    """(H,W) float32 0..1: where the photo shows the face (see module docstring)."""
+    h, w = rgb.shape[:2]
+    eye_d = float(np.linalg.norm(lm_px[[362, 263], :2].mean(0) - lm_px[[33, 133], :2].mean(0)))
+    oval = lm_px[list(FACE_OVAL), :2]
+    centre = lm_px[[1, 168], :2].mean(axis=0)
+    oval = centre + (oval - centre) * 0.94
+    m = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(m, [np.round(oval).astype(np.int32)], 1)
+    features = np.zeros((h, w), np.uint8)
+    for idx in (*_BROWS, *_EYES, _LIPS, _NOSE):
+        cv2.fillPoly(features, [cv2.convexHull(np.round(lm_px[list(idx), :2]).astype(np.int32))], 1)
+    features = cv2.dilate(features, np.ones((3, 3), np.uint8), iterations=max(1, int(eye_d * 0.06)))
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+    d = np.linalg.norm((lab - skin_lab) * [0.5, 1.0, 1.0], axis=2)
+    skin_like = (d < 22.0).astype(np.uint8)
+    skin_like = cv2.morphologyEx(skin_like, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    keep = m & (skin_like | features)
+    out = keep.astype(np.float32)
+    if person is not None:
+        out *= _smoothstep(person.astype(np.float32), 0.3, 0.7)
+    sigma = max(1.0, 0.06 * eye_d)
+    return cv2.GaussianBlur(out, (0, 0), sigma) * m
+
+
+def even_shading(rgb: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
+    """Replace the low-frequency CIELAB lightness inside ``mask`` by its mean
+    (normalised convolution with a Gaussian of ``scale`` px); uint8 RGB out."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+    L = lab[..., 0]
+    wgt = mask.astype(np.float32)
+    num = cv2.GaussianBlur(L * wgt, (0, 0), scale)
+    den = cv2.GaussianBlur(wgt, (0, 0), scale)
+    low = num / np.maximum(den, 1e-3)
+    mean = float((L * wgt).sum() / max(wgt.sum(), 1e-6))
+    lab[..., 0] = np.clip(L - (low - mean) * np.clip(den * 4, 0, 1), 0, 255)
+    return cv2.cvtColor(lab.astype(np.uint8), cv2.COLOR_Lab2RGB)
+
+
+def skin_albedo(rgb: np.ndarray, lm_px: np.ndarray) -> np.ndarray:
+    """Median colour (0..1) of cheek and forehead discs of an (evened) photo."""
+    eye_d = float(np.linalg.norm(lm_px[[362, 263], :2].mean(0) - lm_px[[33, 133], :2].mean(0)))
+    r = max(2, int(round(eye_d * 0.12)))
+    h, w = rgb.shape[:2]
+    px = []
+    for x, y in lm_px[list(_CHEEKS), :2]:
+        x0, x1 = int(max(0, x - r)), int(min(w, x + r + 1))
+        y0, y1 = int(max(0, y - r)), int(min(h, y + r + 1))
+        if x1 > x0 and y1 > y0:
+            px.append(rgb[y0:y1, x0:x1].reshape(-1, 3))
+    if not px:
+        return np.array([0.8, 0.65, 0.55], np.float32)
+    return (np.median(np.concatenate(px), axis=0) / 255.0).astype(np.float32)
+
+
+def _pyramid_blend(a: np.ndarray, b: np.ndarray, alpha: np.ndarray, levels: int = 5) -> np.ndarray:
+    """Burt–Adelson multi-band blend: ``alpha`` 1 → ``b``, 0 → ``a`` (float32 images)."""
+    ga, gb, gm = [a], [b], [alpha]
+    for _ in range(levels):
+        ga.append(cv2.pyrDown(ga[-1]))
+        gb.append(cv2.pyrDown(gb[-1]))
+        gm.append(cv2.pyrDown(gm[-1]))
+    out = ga[-1] * (1 - gm[-1][..., None]) + gb[-1] * gm[-1][..., None]
+    for i in range(levels - 1, -1, -1):
+        size = (ga[i].shape[1], ga[i].shape[0])
+        la = ga[i] - cv2.pyrUp(ga[i + 1], dstsize=size)
+        lb = gb[i] - cv2.pyrUp(gb[i + 1], dstsize=size)
+        m = gm[i][..., None]
+        out = cv2.pyrUp(out, dstsize=size) + la * (1 - m) + lb * m
+    return out
+
+
+def bake_head(rgb: np.ndarray, landmarks: np.ndarray, fit, head_mh: np.ndarray, normals_mh: np.ndarray,
+              tris: np.ndarray, uvs: np.ndarray, *, size: int = 1024, person: np.ndarray | None = None,
+              grain: np.ndarray | None = None) -> FaceBake:
+    """The Head texture with the face baked in.
+
+    rgb: (H,W,3) uint8 preview; landmarks: (478,3) normalised to it; fit: its
+    :class:`FaceFit`; head_mh / normals_mh: (n,3) head vertices and unit normals in
+    MakeHuman coordinates on the fitted shape; tris (m,3); uvs (m,3,2) corner UVs
+    (0..1, v down); person: (H,W) person probability or None; grain: optional (S,S)
+    multiplicative skin grain."""
+    h, w = rgb.shape[:2]
+    lm_px = np.asarray(landmarks, np.float64)[:, :3] * [w, h, w]
+    eye_d = float(np.linalg.norm(lm_px[[362, 263], :2].mean(0) - lm_px[[33, 133], :2].mean(0)))
+    rough = skin_albedo(rgb, lm_px)
+    skin_lab = cv2.cvtColor(np.uint8([[np.round(rough * 255)]]), cv2.COLOR_RGB2Lab).reshape(3).astype(np.float32)
+    mask = face_mask(rgb, lm_px, person, skin_lab)
+    evened = even_shading(rgb, mask > 0.05, scale=max(2.0, 0.6 * eye_d))
+    skin = skin_albedo(evened, lm_px)
+
+    ids, bary = rasterize_uv(uvs, (size, size))
+    covered = ids >= 0
+    t = ids[covered]
+    b = bary[covered]
+    P = np.einsum("nk,nkd->nd", b, head_mh[tris[t]])
+    N = np.einsum("nk,nkd->nd", b, normals_mh[tris[t]])
+    N /= np.maximum(np.linalg.norm(N, axis=1, keepdims=True), 1e-9)
+    xy = fit.project_points(P) * [w, h]
+    facing = (N @ np.asarray(fit.rotation).T)[:, 2]
+    mx = np.zeros((size, size), np.float32)
+    my = np.zeros((size, size), np.float32)
+    mx[covered], my[covered] = xy[:, 0] - 0.5, xy[:, 1] - 0.5
+    photo = cv2.remap(evened.astype(np.float32) / 255.0, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    a_img = cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = np.zeros((size, size), np.float32)
+    alpha[covered] = a_img[covered] * _smoothstep(facing, 0.3, 0.6)
+
+    base = np.empty((size, size, 3), np.float32)
+    base[:] = skin
+    if grain is not None:
+        base *= grain[..., None]
+    photo = dilate_into(photo, covered & (alpha > 0.02)) if (alpha > 0.02).any() else base
+    out = _pyramid_blend(base, photo.astype(np.float32), alpha)
+    out = dilate_into(np.clip(out, 0, 1), covered)
+    return FaceBake(texture=out, skin=skin, coverage=float((alpha > 0.5).sum() / max(covered.sum(), 1)))
