@@ -45,7 +45,6 @@ class PartGeo:
     joints: np.ndarray      # (n,4) uint16
     weights: np.ndarray     # (n,4) float32
     morphs: dict            # FACS name → (n,3) model-space deltas (studs)
-    caps: int               # trailing triangles that are hidden seam caps
 
 
 @dataclass
@@ -71,20 +70,16 @@ def to_model(p: np.ndarray, origin_mh: np.ndarray) -> np.ndarray:
 
 
 def _part_uvs(uv: np.ndarray) -> np.ndarray:
-    """MakeHuman atlas UVs (v up) of one part → its own texture's 0..1 (v down), with a margin."""
+    """The template's packed UVs (v up, as MakeHuman's) → image convention (v down)."""
     u = uv.copy()
     u[..., 1] = 1.0 - u[..., 1]
-    lo = u.reshape(-1, 2).min(0)
-    hi = u.reshape(-1, 2).max(0)
-    span = np.maximum(hi - lo, 1e-6)
-    m = 0.02
-    return np.clip(m + (u - lo) / span * (1 - 2 * m), 0.0, 1.0)
+    return u
 
 
 def assemble(template: Template, src: np.ndarray) -> BodyGeo:
     """Every part of the body shape ``src`` (N,3 MakeHuman positions)."""
     origin = template.joint_position(src, "pelvis")
-    src_n = vertex_normals(src, template.body_tris)
+    src_n = vertex_normals(src, template.normal_tris)
     parts: dict[str, PartGeo] = {}
     for part in PART_NAMES:
         d = template.parts[part]
@@ -93,7 +88,7 @@ def assemble(template: Template, src: np.ndarray) -> BodyGeo:
         n = (B @ src_n) * np.array([-1.0, 1.0, -1.0])
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
         morphs = {k: v * (MH_TO_STUDS * np.array([-1.0, 1.0, -1.0])) for k, v in d.get("morphs", {}).items()}
-        parts[part] = PartGeo(pos, d["tris"], n, _part_uvs(d["uvs"]), d["joints"], d["weights"], morphs, d["ncap"])
+        parts[part] = PartGeo(pos, d["tris"], n, _part_uvs(d["uvs"]), d["joints"], d["weights"], morphs)
     bones = {b: to_model(template.joint_position(src, mh), origin) for b, mh in R15_BONE_SOURCES.items()}
     for b in ("Root", "HumanoidRootNode", "LowerTorso"):
         bones[b] = np.zeros(3)

@@ -60,8 +60,11 @@ def _smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def face_mask(rgb: np.ndarray, lm_px: np.ndarray, person: np.ndarray | None, skin_lab: np.ndarray) -> np.ndarray:
-    """(H,W) float32 0..1: where the photo shows the face (see module docstring)."""
+def face_mask(rgb: np.ndarray, lm_px: np.ndarray, person: np.ndarray | None, skin_lab: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, skin): (H,W) float32 0..1 where the photo shows the face (see module
+    docstring), and (H,W) bool of its skin texels outside the features (brows, eyes,
+    nose, lips), which is where the shading is measured."""
     h, w = rgb.shape[:2]
     eye_d = float(np.linalg.norm(lm_px[[362, 263], :2].mean(0) - lm_px[[33, 133], :2].mean(0)))
     oval = lm_px[list(FACE_OVAL), :2]
@@ -78,16 +81,20 @@ def face_mask(rgb: np.ndarray, lm_px: np.ndarray, person: np.ndarray | None, ski
     skin_like = (d < 22.0).astype(np.uint8)
     skin_like = cv2.morphologyEx(skin_like, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     keep = m & (skin_like | features)
+    # small gaps in the skin (wrinkles, freckles, ink lines of a stylised preview) are face too
+    keep = cv2.morphologyEx(keep, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8), iterations=max(1, int(eye_d * 0.05)))
     out = keep.astype(np.float32)
     if person is not None:
         out *= _smoothstep(person.astype(np.float32), 0.3, 0.7)
     sigma = max(1.0, 0.06 * eye_d)
-    return cv2.GaussianBlur(out, (0, 0), sigma) * m
+    return cv2.GaussianBlur(out, (0, 0), sigma) * m, (m & skin_like & ~features).astype(bool)
 
 
 def even_shading(rgb: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
-    """Replace the low-frequency CIELAB lightness inside ``mask`` by its mean
-    (normalised convolution with a Gaussian of ``scale`` px); uint8 RGB out."""
+    """Replace the low-frequency CIELAB lightness by its mean over ``mask`` (the
+    low-pass is a normalised convolution with a Gaussian of ``scale`` px over the
+    skin of ``mask`` only, so dark brows or lips do not brighten the skin around
+    them); uint8 RGB out."""
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
     L = lab[..., 0]
     wgt = mask.astype(np.float32)
@@ -147,8 +154,8 @@ def bake_head(rgb: np.ndarray, landmarks: np.ndarray, fit, head_mh: np.ndarray, 
     eye_d = float(np.linalg.norm(lm_px[[362, 263], :2].mean(0) - lm_px[[33, 133], :2].mean(0)))
     rough = skin_albedo(rgb, lm_px)
     skin_lab = cv2.cvtColor(np.uint8([[np.round(rough * 255)]]), cv2.COLOR_RGB2Lab).reshape(3).astype(np.float32)
-    mask = face_mask(rgb, lm_px, person, skin_lab)
-    evened = even_shading(rgb, mask > 0.05, scale=max(2.0, 0.6 * eye_d))
+    mask, skin_px = face_mask(rgb, lm_px, person, skin_lab)
+    evened = even_shading(rgb, skin_px, scale=max(2.0, 0.6 * eye_d))
     skin = skin_albedo(evened, lm_px)
 
     ids, bary = rasterize_uv(uvs, (size, size))

