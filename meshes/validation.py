@@ -17,6 +17,7 @@ from .editable_image import MAX_IMAGE_SIZE
 from .limits import MAX_TRIANGLES, MAX_VERTICES
 from .r15 import (
     ACCESSORY_ATTACHMENTS,
+    ACCESSORY_PARTS,
     ASSET_TYPE_OF_BODY_PART,
     ATTACHMENT_REGIONS,
     BODY_PARTS,
@@ -124,8 +125,11 @@ def validate_full_body(avatar: Avatar) -> tuple[bool, list[str]]:
     for part in PART_NAMES:
         if part not in present:
             reasons.append(f"The {part} MeshPart is missing; a full body needs all 15 R15 parts.")
-    for part in sorted(present - set(PART_NAMES)):
-        reasons.append(f"{part} is not an R15 body part; only the 15 R15 MeshParts are allowed.")
+    for part in sorted(present - set(PART_NAMES) - set(ACCESSORY_PARTS)):
+        reasons.append(f"{part} is not an R15 body part or a known accessory; only the 15 R15 MeshParts "
+                       f"and {', '.join(ACCESSORY_PARTS)} are allowed.")
+    for part in sorted(present & set(ACCESSORY_PARTS)):
+        reasons += _check_accessory(avatar, part)
 
     # ---- triangle budgets per asset
     counts = avatar.body_part_triangle_counts()
@@ -224,6 +228,40 @@ def validate_full_body(avatar: Avatar) -> tuple[bool, list[str]]:
     return (not reasons), reasons
 
 
+def _check_accessory(avatar: Avatar, part: str) -> list[str]:
+    """An accessory MeshPart: within the accessory triangle budget, textured ≤ 1024²
+    with UVs in 0..1, finite, every vertex skinned to the Head bone only, and hung
+    from its Head attachment (the same position as the Head's)."""
+    out = []
+    mesh = avatar.parts[part]
+    limit = _RULES["MeshRules"]["AccessoryMaxTriangles"]
+    if mesh.triangle_count == 0:
+        return [f"{part} has no triangles."]
+    if mesh.triangle_count > limit:
+        out.append(f"{part} has {mesh.triangle_count} triangles; the accessory limit is {limit}.")
+    if not np.isfinite(mesh.positions).all():
+        out.append(f"{part} has non-finite vertex positions.")
+    img = avatar.images.get(part)
+    if img is None:
+        out.append(f"{part} has no texture.")
+    elif max(img.Size) > MAX_IMAGE_SIZE:
+        out.append(f"{part}'s texture is {img.Size[0]}x{img.Size[1]}; the maximum is {MAX_IMAGE_SIZE}x{MAX_IMAGE_SIZE}.")
+    cuv = mesh.corner_uvs()
+    if not (np.isfinite(cuv).all() and (cuv >= 0).all() and (cuv <= 1).all()):
+        out.append(f"{part} has UVs outside 0..1.")
+    head = next((i for i, b in enumerate(avatar.bones) if b.get("Name") == "Head"), None)
+    j, w = mesh.joints.astype(np.int64), mesh.weights.astype(np.float64)
+    if head is None or ((w > 0) & (j != head)).any() or not np.allclose(w.sum(axis=1), 1.0, atol=1e-3):
+        out.append(f"{part} must be skinned to the Head bone only.")
+    _, att_name = ACCESSORY_PARTS[part]
+    atts = avatar.attachments.get(part, {})
+    mine = atts.get(att_name) if isinstance(atts, dict) else None
+    theirs = avatar.attachments.get("Head", {}).get(att_name)
+    if mine is None or theirs is None or not np.allclose(mine.get("Position"), theirs.get("Position"), atol=1e-4):
+        out.append(f"{part} must hang from the Head's {att_name}.")
+    return out
+
+
 def watertight_problem(positions: np.ndarray, triangles: np.ndarray) -> str | None:
     """Why a mesh is not a closed, consistently wound 2-manifold (vertices welded by
     exact position, so UV-seam duplicates count as one), or ``None`` when it is."""
@@ -294,6 +332,8 @@ def _check_attachments(avatar: Avatar) -> list[str]:
             home.setdefault(name, set()).add(part)
     seen: dict[str, list[str]] = {}
     for part, atts in avatar.attachments.items():
+        if part in ACCESSORY_PARTS:
+            continue  # checked by _check_accessory
         if not isinstance(atts, dict):
             out.append(f"{part}'s attachments are malformed.")
             continue

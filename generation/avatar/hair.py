@@ -29,7 +29,7 @@ Three steps, each usable on its own:
   (anisotropic streaks along v, darker roots, lighter tips) follows the hair flow.
 
 Everything is numpy/OpenCV and seeded: the same inputs give the same bytes, in
-≈ 20–40 ms for the mesh and texture.
+≈ 40 ms for the mesh and texture (2 CPUs; half of it the ray casting).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import scipy.fft as sp_fft
 
 __all__ = ["HairObservation", "HairSpec", "HairMesh", "STYLES", "HAIR_COLOURS", "MAX_TRIANGLES",
            "observe_hair", "choose_style", "parse_hair_prompt", "build_hair", "head_frame"]
@@ -154,7 +155,8 @@ def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | No
     for x, y in L[list(_CHEEKS)]:
         cv2.circle(disc, (int(round(x)), int(round(y))), rad, 1, -1)
     skin_lab = np.median(lab[disc > 0], axis=0) if disc.any() else lab[int(h / 2), int(w / 2)]
-    not_skin = _lab_dist(lab, skin_lab) > 20.0
+    skin_d = _lab_dist(lab, skin_lab)
+    not_skin = skin_d > 20.0
 
     oval = np.zeros((h, w), np.uint8)
     cv2.fillPoly(oval, [np.round(L[list(FACE_OVAL)]).astype(np.int32)], 1)
@@ -165,7 +167,7 @@ def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | No
     cand = person & not_skin & roi
 
     top_band = (np.abs(u) < 0.3) & (v > 0.04) & (v < 0.3)
-    side_band = (np.abs(u) > 0.5) & (np.abs(u) < 0.8) & (v > -0.4) & (v < 0.0) & ~face
+    side_band = (np.abs(u) > 0.42) & (np.abs(u) < 0.75) & (v > -0.55) & (v < -0.05) & ~face
     top_c, side_c = cand & top_band & ~face, cand & side_band
     n_top, n_side = max(int(top_band.sum()), 1), max(int(side_band.sum()), 1)
     cov_top, cov_side = top_c.sum() / n_top, side_c.sum() / n_side
@@ -173,10 +175,16 @@ def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | No
     side_lab = np.median(lab[side_c], axis=0) if side_c.sum() > 20 else None
 
     hat = False
-    if top_lab is not None and side_lab is not None and cov_top > 0.3 and cov_side > 0.1:
-        d = float(_lab_dist(top_lab[None], side_lab)[0])
+    if top_lab is not None and side_lab is not None and cov_top > 0.3:
+        other = side_c & (_lab_dist(lab, top_lab) > 35.0) & (skin_d > 32.0)
+        if other.sum() > max(40, 0.2 * side_c.sum()):
+            side_lab = np.median(lab[other], axis=0)
+        # Lit hair is lighter on top than in the shade beside the temples, with the same hue;
+        # a hat is darker than the hair showing below it, or of another hue altogether.
+        lighter_sides = (side_lab[0] - top_lab[0]) * (100.0 / 255.0) > 18.0
+        hue = float(np.hypot(side_lab[1] - top_lab[1], side_lab[2] - top_lab[2]))
         plausible = side_lab[2] - 128.0 > -12.0  # not sky blue: the sides are hair, not background
-        hat = d > 40.0 and plausible
+        hat = bool(plausible and (lighter_sides or hue > 30.0))
     seed_lab = side_lab if hat else (top_lab if top_lab is not None else side_lab)
     if seed_lab is None or (cov_top < 0.2 and cov_side < 0.12):
         colour = _robust_rgb(rgb[top_band & person]) if (top_band & person).any() else tuple(
@@ -317,13 +325,12 @@ def parse_hair_prompt(text: str | None) -> tuple[str | None, tuple[int, int, int
         if re.search(pat, t):
             style = name
             break
-    if style == "curly_volume" and re.search(r"\bshort\b(?:\s+[a-z]+){0,2}\s+hair\b", t) is None:
-        pass
     colour = None
     for rx in (_COLOUR_HAIR, _HAIR_COLOUR, _BARE_COLOUR):
         m = rx.search(t)
         if m:
-            c = np.array(HAIR_COLOURS[m.group(2)], np.float64)
+            word = re.findall(r"\b(?:" + _COLOUR_RE + r")\b", m.group(0))[-1] if rx is _COLOUR_HAIR else m.group(2)
+            c = np.array(HAIR_COLOURS[word], np.float64)
             if m.group(1) == "light ":
                 c = c + (255 - c) * 0.3
             elif m.group(1) == "dark ":
@@ -461,17 +468,14 @@ def _scalp_radii(P: np.ndarray, T: np.ndarray, C: np.ndarray, dirs: np.ndarray) 
     """Farthest hit of rays from C along dirs (n,3) on the triangle soup; NaN when missed.
     For a common origin the edge tests are three matrix products (signed volumes)."""
     a, b, c = (P[T[:, k]] - C for k in range(3))
-    keep = (a[:, 1] > -0.9 * np.abs(a).max()) | True
-    a, b, c = a[keep], b[keep], c[keep]
     nab, nbc, nca = np.cross(a, b), np.cross(b, c), np.cross(c, a)
     vol = np.einsum("ij,ij->i", a, nbc)
     D = dirs.astype(np.float32)
     s1, s2, s3 = D @ nab.T.astype(np.float32), D @ nbc.T.astype(np.float32), D @ nca.T.astype(np.float32)
-    hit = ((s1 >= 0) & (s2 >= 0) & (s3 >= 0)) | ((s1 <= 0) & (s2 <= 0) & (s3 <= 0))
+    hit = (np.minimum(np.minimum(s1, s2), s3) >= 0) | (np.maximum(np.maximum(s1, s2), s3) <= 0)
     den = s1 + s2 + s3
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = vol.astype(np.float32)[None, :] / den
-    t = np.where(hit & (np.abs(den) > 1e-12) & (t > 0), t, -1.0)
+    den[~hit] = np.inf
+    t = vol.astype(np.float32)[None, :] / den  # 0 where missed
     r = t.max(axis=1)
     return np.where(r > 0, r, np.nan)
 
@@ -508,8 +512,8 @@ def _hairline(spec: HairSpec, f: _Frame, a: np.ndarray, x_side: np.ndarray) -> t
     ear = math.degrees(f.a_ear)
     # Short hairline in H above the nose tip: forehead, receding temples, sideburn,
     # over the ear, behind the ear, nape.
-    pts_a = [0, 22, 38, 52, ear - 22, ear - 12, ear - 4, ear + 6, ear + 22, 150, 180]
-    pts_y = [0.72, 0.74, 0.80, 0.66, 0.40, 0.30, 0.42, 0.46, 0.18, -0.12, -0.2]
+    pts_a = [0, 22, 38, 52, ear - 22, ear - 12, ear - 4, ear + 6, ear + 20, 135, 155, 180]
+    pts_y = [0.72, 0.74, 0.80, 0.66, 0.40, 0.30, 0.42, 0.46, 0.12, -0.10, -0.16, -0.18]
     y = np.interp(ad, pts_a, pts_y)
     fr = spec.fringe
     brow = 0.46  # keep fringes above the brows (≈ 0.38 H) with a margin
@@ -527,7 +531,8 @@ def _hairline(spec: HairSpec, f: _Frame, a: np.ndarray, x_side: np.ndarray) -> t
     if spec.style in ("bob", "long_straight", "curly_volume"):
         tip = -spec.length
         if spec.style == "long_straight":
-            tip = tip - 0.15 * _smoothstep((ad - 90.0) / 90.0)  # a little longer at the back
+            # Over the shoulders the sides stop at the collarbones; the back falls to full length.
+            tip = np.maximum(tip, -0.75) + (tip - np.maximum(tip, -0.75) - 0.1) * _smoothstep((ad - 95.0) / 50.0)
         if spec.style == "bob":
             tip = tip + 0.12 * _smoothstep((ad - 80.0) / 100.0)  # a little shorter at the nape
         open_face = 58.0 if spec.style != "curly_volume" else 55.0
@@ -562,9 +567,9 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
         t0 = t0 * (1.0 - 0.45 * line)
     if spec.curl > 0:
         noise = rng.standard_normal((nc, len(phi)))
-        noise = _smooth_rows(_smooth_cols(noise, 2), 2)
+        noise = _smooth_rows(_smooth_cols(noise, 3), 3)
         noise /= max(float(noise.std()), 1e-6)
-        t0 = t0 * (1.0 + 0.35 * spec.curl * np.clip(noise, -2, 2))
+        t0 = t0 * (1.0 + 0.18 * spec.curl * np.clip(noise, -2, 2))
     ro = r + t0
     rho_o, y_o = ro * np.sin(phi)[None, :], C[1] + ro * np.cos(phi)[None, :]
     rho_s, y_s = r * np.sin(phi)[None, :], C[1] + r * np.cos(phi)[None, :]
@@ -572,12 +577,10 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
     eps = 0.02
     outer = np.zeros((nc, _NR, 2))
     inner = np.zeros((nc, _NR, 2))
-    flare = 0.12 if style != "curly_volume" else 0.35
+    flare = 0.12 if style != "curly_volume" else 0.16
     for j in range(nc):
         ys = y_s[j]
         # φ where the scalp reaches the hairline height.
-        k_end = int(np.searchsorted(-ys, -y_end[j]))
-        k_end = int(np.clip(k_end, 2, len(phi) - 1))
         ph_end = np.interp(-y_end[j], -ys, phi)
         if hang[j]:
             lo = np.searchsorted(phi, np.radians(50))
@@ -605,7 +608,7 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
             if style == "bob":
                 rho_c = rho_c - 0.06 * _smoothstep((frac - 0.7) / 0.3)  # tips turned under
             if spec.curl > 0:
-                rho_c = rho_c + 0.03 * spec.curl * np.sin(frac * 9.0 + j * 1.7) * frac
+                rho_c = rho_c + 0.015 * spec.curl * np.sin(frac * 9.0 + j * 1.7) * frac
             thick = (tt[-1] + eps) * (1.0 - 0.55 * frac) + 0.012
             o_rho = np.concatenate([o_rho, rho_c])
             o_y = np.concatenate([o_y, hy])
@@ -635,21 +638,28 @@ class _Builder:
     """Accumulates vertex groups (each with its own smooth normals) and triangles."""
 
     def __init__(self):
-        self.pos, self.uv, self.tri, self.groups = [], [], [], []
+        self.pos, self.uv, self.tri, self.groups, self.pieces = [], [], [], [], []
         self.n = 0
 
-    def add(self, pos: np.ndarray, uv: np.ndarray, tri: np.ndarray, group: int) -> int:
+    def add(self, pos: np.ndarray, uv: np.ndarray, tri: np.ndarray, group: int, piece: int) -> int:
         base = self.n
         self.pos.append(np.asarray(pos, np.float64))
         self.uv.append(np.asarray(uv, np.float64))
         self.tri.append(np.asarray(tri, np.int64) + base)
         self.groups.append(np.full(len(pos), group))
+        self.pieces.append(np.full(len(tri), piece))
         self.n += len(pos)
         return base
 
     def arrays(self):
-        return (np.concatenate(self.pos), np.concatenate(self.uv), np.concatenate(self.tri),
-                np.concatenate(self.groups))
+        pos, tri, piece = np.concatenate(self.pos), np.concatenate(self.tri), np.concatenate(self.pieces)
+        # Outward winding per closed piece: its enclosed volume must be positive.
+        a, b, c = pos[tri[:, 0]], pos[tri[:, 1]], pos[tri[:, 2]]
+        vol = np.einsum("ij,ij->i", a, np.cross(b, c))
+        for k in np.unique(piece):
+            if vol[piece == k].sum() < 0:
+                tri[piece == k] = tri[piece == k][:, ::-1]
+        return pos, np.concatenate(self.uv), tri, np.concatenate(self.groups)
 
 
 def _grid_tris(nr: int, nc: int, flip: bool) -> np.ndarray:
@@ -706,9 +716,9 @@ def _ellipsoid(centre, radii, axes, n_u: int, n_v: int, bump: np.ndarray | None)
     tris = []
     for i in range(n_v - 1):
         a, b, c, d = idx(i, j), idx(i + 1, j), idx(i + 1, j + 1), idx(i, j + 1)
-        if i > 0:
-            tris.append(np.stack([a, b, c], 1))
         if i < n_v - 2:
+            tris.append(np.stack([a, b, c], 1))
+        if i > 0:
             tris.append(np.stack([a, c, d], 1))
     P = pos.reshape(-1, 3)
     # Make the poles and the seam exact copies so the piece welds closed.
@@ -749,7 +759,7 @@ def _tube(spine: np.ndarray, radius: np.ndarray, n_s: int):
         cap_uv = np.stack([0.5 + 0.4 * np.cos(th[:n_s]), 0.5 + 0.4 * np.sin(th[:n_s])], 1)
         pos += [ring_p, centre[None]]
         uv += [cap_uv, [[0.5, 0.5]]]
-        c = n + n_s
+        c = np.full(n_s, n + n_s)
         a, b = n + j, n + (j + 1) % n_s
         tris.append(np.stack([c, b, a], 1) if sign > 0 else np.stack([c, a, b], 1))
         n += n_s + 1
@@ -774,22 +784,32 @@ def _texture(spec: HairSpec, size: int = TEXTURE_SIZE) -> np.ndarray:
     (v → 0), lighter tips, a soft sheen band; curly styles get short wavy strands."""
     rng = np.random.default_rng(spec.seed)
     S = size
-    fy = np.fft.fftfreq(S)[:, None]
-    fx = np.fft.fftfreq(S)[None, :]
+    fy = np.fft.fftfreq(S)[:, None].astype(np.float32)
+    fx = np.fft.rfftfreq(S)[None, :].astype(np.float32)
 
     def streaks(sx: float, sy: float) -> np.ndarray:
-        n = rng.standard_normal((S, S))
-        k = np.exp(-0.5 * ((fx * S / (S / (2 * np.pi * sx))) ** 2 + (fy * S / (S / (2 * np.pi * sy))) ** 2))
-        out = np.real(np.fft.ifft2(np.fft.fft2(n) * k))
+        # White noise blurred by a periodic Gaussian of σ = (sx across, sy along the strands) pixels.
+        n = rng.standard_normal((S, S), dtype=np.float32)
+        k = np.exp(-2.0 * np.pi ** 2 * ((sx * fx) ** 2 + (sy * fy) ** 2)).astype(np.float32)
+        out = sp_fft.irfft2(sp_fft.rfft2(n) * k, s=(S, S))
         return out / max(float(out.std()), 1e-9)
 
     if spec.style == "buzz":
         a = 0.6 * streaks(0.7, 2.0) + 0.4 * streaks(2.0, 6.0)
         shade = 1.0 + 0.16 * a
     elif spec.curl > 0.5:
-        a = streaks(1.2, 4.0)
-        b = streaks(4.0, 8.0)
-        shade = 1.0 + 0.18 * a + 0.12 * b
+        # Coils: many short light arcs on a darker base, plus clump-sized noise.
+        coils = np.zeros((S, S), np.float32)
+        n = S * S // 300
+        xy = rng.integers(0, S, (n, 2))
+        ax = rng.integers(3, 7, (n, 2))
+        ang = rng.integers(0, 360, n)
+        start = rng.integers(0, 360, n)
+        for (x, y), (rx, ry), an, st in zip(xy, ax, ang, start):
+            cv2.ellipse(coils, (int(x), int(y)), (int(rx), int(ry)), int(an), int(st), int(st) + 220, 1.0, 2,
+                        cv2.LINE_AA)
+        coils = cv2.GaussianBlur(np.minimum(coils, 1.0), (0, 0), 0.8)
+        shade = 0.84 + 0.32 * coils + 0.08 * streaks(6.0, 6.0)
     else:
         fine = streaks(0.8, 40.0)
         coarse = streaks(3.5, 60.0)
@@ -829,8 +849,21 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
     dirs = np.stack([np.sin(phi)[None, :] * np.sin(theta)[:, None],
                      np.broadcast_to(np.cos(phi)[None, :], (_NC, _NPHI)),
                      np.sin(phi)[None, :] * np.cos(theta)[:, None]], -1).reshape(-1, 3)
-    up = T[(P[T, 1].max(1) > C[1] - 0.9 * f.H)]
-    r = _scalp_radii(P, up, C, dirs).reshape(_NC, _NPHI)
+    up = T[(P[T, 1].max(1) > C[1] - 0.45 * f.H)]
+    # Cast each 45° sector of columns only against the triangles that reach into it.
+    az = np.arctan2(P[:, 0], P[:, 2] - C[2])
+    rho_min = np.hypot(P[:, 0], P[:, 2] - C[2])[up].min(1)
+    taz = az[up]
+    span = np.abs(np.angle(np.exp(1j * (taz[:, :, None] - taz[:, None, :])))).max((1, 2))
+    r = np.empty((_NC, _NPHI))
+    per = _NC // 8
+    D = dirs.reshape(_NC, _NPHI, 3)
+    for g in range(8):
+        cols = slice(g * per, (g + 1) * per)
+        mid = theta[g * per:(g + 1) * per].mean()
+        d = np.abs(np.angle(np.exp(1j * (taz - mid)))).min(1)
+        sel = (d < np.pi / 8 + 0.3) | (rho_min < 0.05) | (span > 1.0)
+        r[cols] = _scalp_radii(P, up[sel], C, D[cols].reshape(-1, 3)).reshape(per, _NPHI)
     # Misses (below the neck) continue the last hit.
     r = np.where(np.isnan(r), np.nan, r)
     for k in range(1, _NPHI):
@@ -845,8 +878,8 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
 
     b = _Builder()
     q = np.linspace(0, 1, _NR)
-    b.add(_grid_verts(O), _grid_uvs(_NC, _NR, 0.01, 0.70, q), _grid_tris(_NR, _NC, flip=False), 0)
-    b.add(_grid_verts(I), _grid_uvs(_NC, _NR, 0.99, 0.74, q), _grid_tris(_NR, _NC, flip=True), 1)
+    b.add(_grid_verts(O), _grid_uvs(_NC, _NR, 0.01, 0.70, q), _grid_tris(_NR, _NC, flip=False), 0, 0)
+    b.add(_grid_verts(I), _grid_uvs(_NC, _NR, 0.99, 0.74, q), _grid_tris(_NR, _NC, flip=True), 1, 0)
     # Strip joining the outer and inner end rings (own vertices: a hard edge).
     ring_o = np.concatenate([O[:, -1], O[:1, -1]])
     ring_i = np.concatenate([I[:, -1], I[:1, -1]])
@@ -856,7 +889,7 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
     strip_t = np.concatenate([np.stack([j + 1, j, W + j], 1), np.stack([j + 1, W + j, W + j + 1], 1)])
     b.add(np.concatenate([ring_o, ring_i]),
           np.concatenate([np.stack([uu, np.full(W, 0.70)], 1), np.stack([uu, np.full(W, 0.74)], 1)]),
-          strip_t, 2)
+          strip_t, 2, 0)
 
     if spec.style == "bun":
         back = np.array([0.0, math.cos(math.radians(48)), math.sin(math.radians(48))])
@@ -866,7 +899,7 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
         axes = np.stack([[1.0, 0, 0], back, np.cross([1.0, 0, 0], back)])
         bump = 0.10 * np.sin(np.arange(9)[:, None] * 1.3 + np.linspace(0, 6 * np.pi, 16, endpoint=False)[None, :])
         pos, uv, tri = _ellipsoid(centre, (rad * 1.05, rad * 0.8, rad * 1.05), axes, 16, 9, bump)
-        b.add(pos, 0.02 + 0.96 * uv * [1.0, 0.6], tri, 3)
+        b.add(pos, 0.02 + 0.96 * uv * [1.0, 0.6], tri, 3, 1)
     elif spec.style == "ponytail":
         ph0 = math.radians(70)
         r0 = float(np.interp(ph0, phi, r[0]))
@@ -875,16 +908,12 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
         t = np.linspace(0, 1, 14)
         p0, p1, p2 = root, root + np.array([0, 0.05, 0.28]) * f.H / 0.5, root + np.array([0, -L, 0.30 * f.H / 0.5])
         spine = ((1 - t) ** 2)[:, None] * p0 + (2 * (1 - t) * t)[:, None] * p1 + (t ** 2)[:, None] * p2
-        radius = (0.075 * (1 - 0.75 * t ** 1.3) + 0.012 * np.exp(-((t - 0.08) / 0.04) ** 2)) * spec.volume
+        radius = (0.11 * (1 - 0.7 * t ** 1.2) + 0.015 * np.exp(-((t - 0.08) / 0.04) ** 2)) * spec.volume
         radius[0] *= 0.8
         pos, uv, tri = _tube(spine, radius, 12)
-        b.add(pos, 0.02 + 0.96 * uv * [1.0, 0.7], tri, 3)
+        b.add(pos, 0.02 + 0.96 * uv * [1.0, 0.7], tri, 3, 1)
 
     pos, uv, tri, groups = b.arrays()
-    # Outward winding: the enclosed volume must be positive.
-    a_, b_, c_ = pos[tri[:, 0]], pos[tri[:, 1]], pos[tri[:, 2]]
-    if np.einsum("ij,ij->i", a_, np.cross(b_, c_)).sum() < 0:
-        tri = tri[:, ::-1].copy()
     normals = _vertex_normals(pos, tri, groups)
     uv = np.clip(uv, 0.0, 1.0)
     return HairMesh(positions=pos.astype(np.float32), triangles=tri.astype(np.int32), uvs=uv.astype(np.float32),

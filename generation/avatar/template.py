@@ -42,7 +42,7 @@ from meshes.r15 import BONE_INDEX, PART_NAMES
 __all__ = ["Template", "load_template", "cache_path", "MH_TO_R15", "PART_BUDGET", "R15_JOINTS", "TEMPLATE_VERSION"]
 
 #: Bump when what the cache holds changes.
-TEMPLATE_VERSION = 6
+TEMPLATE_VERSION = 8
 
 #: Roblox FACS morph target → (faceunits01 expression target, side): the CC0
 #: ``faceunits01`` set uses ARKit's names, whose Left/Right is the subject's own side,
@@ -110,6 +110,7 @@ class Template:
     mh_joints: dict[str, np.ndarray]  # MakeHuman bone → (head idx, tail idx) arrays, for joint positions
     body_tris: np.ndarray            # full-resolution body triangles (for normals)
     helper_tris: np.ndarray          # eyes, teeth and tongue triangles (for their normals)
+    body_deltas: dict[str, np.ndarray]  # body-shape direction → (N,3) float32 source deltas
 
     @property
     def normal_tris(self) -> np.ndarray:
@@ -130,6 +131,40 @@ def neutral_macro_targets() -> list[tuple[str, float]]:
         out.append((f"macrodetails/universal-{g}-young-averagemuscle-averageweight.target.gz", 0.5))
         for race in ("african", "asian", "caucasian"):
             out.append((f"macrodetails/{race}-{g}-young.target.gz", 0.5 / 3))
+    return out
+
+
+#: Body-shape directions away from the neutral body, each the gender-neutral (half
+#: female, half male) difference of MakeHuman macro targets: name → (targets to add,
+#: targets to subtract), both relative to ``mpfb2/targets/macrodetails``.
+_G = ("female", "male")
+
+
+def _macro(g: str, muscle: str = "averagemuscle", weight: str = "averageweight") -> str:
+    return f"universal-{g}-young-{muscle}-{weight}.target.gz"
+
+
+BODY_DIRECTIONS: dict[str, tuple[list[str], list[str]]] = {
+    # MakeHuman's weight axis alone (at average muscle) moves the skin by 3 cm at most;
+    # a build a player would notice is the mean of its low- and high-muscle corners.
+    "slim": ([_macro(g, m, "minweight") for g in _G for m in ("minmuscle", "maxmuscle")], [_macro(g) for g in _G] * 2),
+    "heavy": ([_macro(g, m, "maxweight") for g in _G for m in ("minmuscle", "maxmuscle")], [_macro(g) for g in _G] * 2),
+    "muscular": ([_macro(g, "maxmuscle", w) for g in _G for w in ("minweight", "averageweight")],
+                 [_macro(g) for g in _G] * 2),
+    "tall": ([f"height/{g}-young-averagemuscle-averageweight-maxheight.target.gz" for g in _G], []),
+    "ideal": ([f"proportions/{g}-young-averagemuscle-averageweight-idealproportions.target.gz" for g in _G], []),
+}
+
+
+def _body_deltas(root: Path, n: int) -> dict[str, np.ndarray]:
+    out = {}
+    for name, (plus, minus) in BODY_DIRECTIONS.items():
+        D = np.zeros((n, 3))
+        for sign, files in ((1 / len(plus), plus), (-1 / max(len(minus), 1), minus)):
+            for rel in files:
+                idx, d = A.read_target(root / "mpfb2" / "targets" / "macrodetails" / rel)
+                np.add.at(D, idx, sign * d)
+        out[name] = D.astype(np.float32)
     return out
 
 
@@ -291,7 +326,8 @@ def build_template() -> Template:
     head_B = parts["Head"]["B"]
     for name, D in _expression_deltas(root, base).items():
         parts["Head"]["morphs"][name] = (head_B @ D).astype(np.float32)
-    return Template(base=base, parts=parts, mh_joints=mh_joints, body_tris=tris, helper_tris=helper_tris)
+    return Template(base=base, parts=parts, mh_joints=mh_joints, body_tris=tris, helper_tris=helper_tris,
+                    body_deltas=_body_deltas(root, n))
 
 
 #: MakeHuman helper meshes added to the Head part (all closed but the teeth, whose
@@ -592,7 +628,8 @@ def cache_path() -> Path:
 
 
 def _save(t: Template, path: Path) -> None:
-    arrays = {"base": t.base, "body_tris": t.body_tris, "helper_tris": t.helper_tris}
+    arrays = {"base": t.base, "body_tris": t.body_tris, "helper_tris": t.helper_tris,
+              **{f"b/{k}": v for k, v in t.body_deltas.items()}}
     for bone, (h, tl) in t.mh_joints.items():
         arrays[f"j/{bone}/h"] = h
         arrays[f"j/{bone}/t"] = tl
@@ -618,6 +655,7 @@ def _load(path: Path) -> Template:
     z = np.load(path)
     base = z["base"]
     mh_joints = {}
+    body_deltas = {}
     parts: dict[str, dict] = {p: {"morphs": {}} for p in PART_NAMES}
     for key in z.files:
         kind, *rest = key.split("/")
@@ -627,11 +665,13 @@ def _load(path: Path) -> Template:
             parts[rest[0]][rest[1]] = z[key]
         elif kind == "m":
             parts[rest[0]]["morphs"][rest[1]] = z[key]
+        elif kind == "b":
+            body_deltas[rest[0]] = z[key]
     for part, d in parts.items():
         d["B"] = sp.csr_matrix((d.pop("data"), d.pop("indices"), d.pop("indptr")), shape=(len(d["joints"]), len(base)))
         d["uvs"] = d["uvs"].astype(np.float64)
     return Template(base=base, parts=parts, mh_joints={k: tuple(v) for k, v in mh_joints.items()},
-                    body_tris=z["body_tris"], helper_tris=z["helper_tris"])
+                    body_tris=z["body_tris"], helper_tris=z["helper_tris"], body_deltas=body_deltas)
 
 
 def load_template() -> Template:
