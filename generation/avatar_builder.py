@@ -147,7 +147,7 @@ def build_avatar(
         B = template.parts["Head"]["B"]
         g = body.parts["Head"]
         baked = bake_head(rgb_img, lm, fit, B @ src, g.normals * np.array([-1.0, 1.0, -1.0]), g.triangles, g.uvs,
-                          person=person)
+                          person=person, material=g.material)
         head_tex = baked.texture
         colors["skin"] = baked.skin
         observed = observe_hair(rgb_img, lm, person)

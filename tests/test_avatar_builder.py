@@ -37,37 +37,23 @@ def preview_png() -> bytes:
     return buf.getvalue()
 
 
-def synthetic_landmarks(cx: float, cy: float, size: float, seed: int = 0) -> np.ndarray:
-    """(478, 3) face-mesh-like points: a face oval of ``size`` (fraction of the image)
-    centred at (cx, cy), with eyes, nose, mouth, forehead and chin where MediaPipe
-    puts those indices; the remaining points scattered inside the face."""
-    rng = np.random.default_rng(seed)
-    lm = np.zeros((478, 3), np.float32)
-    lm[:, 0] = cx + rng.uniform(-0.3, 0.3, 478) * size
-    lm[:, 1] = cy + rng.uniform(-0.3, 0.3, 478) * size
-    lm[:, 2] = rng.uniform(-0.02, 0.02, 478)
-    oval = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-            152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
-    ang = np.linspace(-np.pi / 2, 3 * np.pi / 2, len(oval), endpoint=False)  # starts at the top (10)
-    lm[oval, 0] = cx + 0.40 * size * np.cos(ang)
-    lm[oval, 1] = cy + 0.55 * size * np.sin(ang)
-    lm[oval, 2] = 0.05
-    put = {33: (-0.26, -0.12), 133: (-0.08, -0.12), 362: (0.08, -0.12), 263: (0.26, -0.12),
-           61: (-0.14, 0.25), 291: (0.14, 0.25), 13: (0.0, 0.23), 14: (0.0, 0.27), 1: (0.0, 0.08)}
-    for i, (dx, dy) in put.items():
-        lm[i, :2] = (cx + dx * size, cy + dy * size)
-    lm[1, 2] = -0.08
-    return lm
-
-
 @pytest.fixture(scope="module")
 def avatar(preview_png: bytes):
     return build_avatar(preview_png)
 
 
 @pytest.fixture(scope="module")
-def avatar_lm(preview_png: bytes):
-    return build_avatar(preview_png, landmarks=synthetic_landmarks(0.42, 0.25, 0.3), text_prompt="red shirt")
+def real_preview():
+    from generation.preview import make_preview
+    from tests.faces import jpeg
+
+    return make_preview(jpeg(skimage_data.astronaut()), size=512)
+
+
+@pytest.fixture(scope="module")
+def avatar_lm(real_preview):
+    p = real_preview
+    return build_avatar(p.png, landmarks=p.landmarks, skin_rgb=p.skin_rgb, hair_rgb=p.hair_rgb, text_prompt="red shirt")
 
 
 
@@ -82,7 +68,8 @@ def _signed_volume(pos: np.ndarray, tri: np.ndarray) -> float:
 @pytest.mark.parametrize("which", ["avatar", "avatar_lm"])
 def test_fifteen_closed_parts_within_budgets(which, request):
     av = request.getfixturevalue(which)
-    assert list(av.parts) == list(PART_NAMES)
+    assert [p for p in av.parts if p in PART_NAMES] == list(PART_NAMES)
+    assert set(av.parts) - set(PART_NAMES) == {"HairAccessory"}
     for bp, parts in BODY_PARTS.items():
         assert sum(av.triangle_count(p) for p in parts) <= TRIANGLE_BUDGETS[ASSET_TYPE_OF_BODY_PART[bp]]
     for name, m in av.parts.items():
@@ -102,7 +89,7 @@ def test_fifteen_closed_parts_within_budgets(which, request):
 def test_body_proportions_bones_and_attachments(avatar):
     lo = np.min([m.GetBounds()[0] for m in avatar.parts.values()], axis=0)
     hi = np.max([m.GetBounds()[1] for m in avatar.parts.values()], axis=0)
-    assert 5.2 <= hi[1] - lo[1] <= 5.9  # ~5.5 studs tall
+    assert 1.55 <= (hi[1] - lo[1]) * STUD_IN_METERS <= 1.80  # an adult's height
     assert [b["Name"] for b in avatar.bones] == list(BONE_NAMES)
     assert [(b["Name"], b["Parent"]) for b in avatar.bones] == list(BONE_HIERARCHY)
     pos = avatar.bone_positions()
@@ -124,22 +111,20 @@ def test_joints_are_blended(avatar):
     upper = BONE_INDEX["LeftUpperArm"]
     blended = ((j == upper) & (w > 0)).any(axis=1)
     assert blended.any() and not blended.all()
-    assert w.max() == 1.0 and ((w > 0).sum(axis=1) <= 2).all()
+    assert w.max() == 1.0 and ((w > 0).sum(axis=1) <= 4).all()
 
 
-def test_head_texture_comes_from_the_preview_and_landmarks(preview_png, avatar, avatar_lm):
-    other = build_avatar(preview_png, landmarks=synthetic_landmarks(0.5, 0.45, 0.45, seed=3))
-    heads = [a.images["Head"].pixels for a in (avatar, avatar_lm, other)]
-    assert heads[0].shape == (512, 1024, 4)
-    for i in range(3):
-        for k in range(i + 1, 3):
-            assert np.abs(heads[i][:, :512].astype(int) - heads[k][:, :512]).mean() > 5
-    # the face tile is not a flat colour: it carries the photo
-    assert heads[1][150:400, 150:350, :3].std() > 10
-    # landmarks also shape the head (nose and width)
-    assert not np.array_equal(avatar.parts["Head"].positions, other.parts["Head"].positions)
-    # the back of the head is skin + hair, with the hair colour on top
-    assert tuple(heads[0][5, 768, :3]) != tuple(heads[0][500, 768, :3])
+def test_head_texture_comes_from_the_preview_and_landmarks(preview_png, avatar, avatar_lm, real_preview):
+    head_plain, head_face = (a.images["Head"].pixels[..., :3].astype(np.float64) for a in (avatar, avatar_lm))
+    assert head_plain.shape == head_face.shape == (1024, 1024, 3)
+    # without landmarks the head is evenly skin-toned; with them the face brings the photo's detail
+    assert head_plain.std(axis=(0, 1)).mean() < 8
+    assert head_face.std(axis=(0, 1)).mean() > 15
+    # the face fit shapes the head
+    assert np.abs(avatar.parts["Head"].positions - avatar_lm.parts["Head"].positions).max() > 0.02
+    # the skin colour of the body is the face's albedo, close to the preview's measured skin
+    skin = np.asarray(avatar_lm.description["LeftArmColor"]) * 255
+    assert np.abs(skin - np.asarray(real_preview.skin_rgb)).max() < 40
 
 
 def test_prompt_sets_clothing_colours(avatar, avatar_lm):
@@ -170,8 +155,8 @@ def test_glb_loads_back_with_skin_textures_and_clean_accessors(avatar_lm):
     assert glb[:4] == b"glTF"
     g = load_glb(glb)
     assert g.asset.version == "2.0"
-    assert len(g.meshes) == 15 and all(len(m.primitives) == 1 for m in g.meshes)
-    assert [m.name for m in g.meshes] == [f"{p}_Geo" for p in PART_NAMES]
+    assert len(g.meshes) == 16 and all(len(m.primitives) == 1 for m in g.meshes)
+    assert [m.name for m in g.meshes] == [f"{p}_Geo" for p in PART_NAMES] + ["HairAccessory_Geo"]
     (skin,) = g.skins
     joint_names = [g.nodes[j].name for j in skin.joints]
     assert joint_names == list(BONE_NAMES) and len(joint_names) == 17
@@ -181,9 +166,9 @@ def test_glb_loads_back_with_skin_textures_and_clean_accessors(avatar_lm):
     assert g.images and g.textures and all(i.mimeType == "image/png" for i in g.images)
     assert all(bv.byteOffset % 4 == 0 for bv in g.bufferViews)
     mesh_nodes = [n for n in g.nodes if n.mesh is not None]
-    assert len(mesh_nodes) == 15 and all(n.skin == 0 and not n.translation for n in mesh_nodes)
+    assert len(mesh_nodes) == 16 and all(n.skin == 0 and not n.translation for n in mesh_nodes)
     total_h = []
-    for mesh, part in zip(g.meshes, PART_NAMES):
+    for mesh, part in zip(g.meshes, [*PART_NAMES, "HairAccessory"]):
         prim = mesh.primitives[0]
         a = prim.attributes
         pos = read_accessor(g, a.POSITION)
@@ -206,18 +191,20 @@ def test_glb_loads_back_with_skin_textures_and_clean_accessors(avatar_lm):
         ref = ex.positions.astype(np.float64) * (-1, 1, -1) * STUD_IN_METERS
         assert np.allclose(pos, ref, atol=1e-5)
         assert np.allclose(uv, ex.uvs) and np.array_equal(idx.reshape(-1, 3), ex.triangles)
-    assert 1.45 < max(total_h) - min(total_h) < 1.65  # ~5.5 studs ≈ 1.55 m
+    assert 1.55 < max(total_h) - min(total_h) < 1.85  # an adult, hair included
     assert g.scenes[g.scene].extras["HumanoidDescription"]["BodyParts"][0]["BodyPart"] == "Head"
 
 
-def test_build_and_export_are_fast(preview_png):
-    lm = synthetic_landmarks(0.5, 0.4, 0.4)
-    build_avatar(preview_png, landmarks=lm)  # warm caches
+def test_build_and_export_are_fast(real_preview):
+    p = real_preview
+    kw = dict(landmarks=p.landmarks, skin_rgb=p.skin_rgb, hair_rgb=p.hair_rgb)
+    build_avatar(p.png, **kw)  # warm caches
     t0 = time.perf_counter()
-    av = build_avatar(preview_png, landmarks=lm)
+    av = build_avatar(p.png, **kw)
     export_glb(av)
     elapsed = time.perf_counter() - t0
-    assert elapsed < 2.0, f"build + export took {elapsed:.2f}s"  # ~0.12 s on a 2-core dev box
+    # ~0.5 s on a 2-core box (bench/avatar.py has the figures); a loose bound for busy CI
+    assert elapsed < 2.5, f"build + export took {elapsed:.2f}s"
 
 
 # --------------------------------------------------------------------------- scales, welding, skin bands, schema
@@ -241,21 +228,38 @@ def test_body_parts_are_welded_closed_manifolds(avatar):
         assert max(len(m.GetVertexUVs(v)) for v in m.GetVertices()[:40]) >= 2, part
 
 
-def test_skin_is_blended_over_a_band_at_elbows_knees_and_neck(avatar):
-    for part, other in (("LeftLowerArm", "LeftUpperArm"), ("RightLowerLeg", "RightUpperLeg"), ("Head", "UpperTorso"),
-                        ("LeftUpperArm", "LeftLowerArm")):
-        m = avatar.parts[part]
-        w = np.where(m.joints == BONE_INDEX[other], m.weights, 0).sum(axis=1)
-        levels = np.unique(np.round(w[w > 0], 3))
-        assert len(levels) >= 3 and levels.max() <= 0.5 + 1e-6, (part, levels)  # a ramp, not a step
-        assert ((m.weights > 0).sum(axis=1) <= 4).all()
+def test_seams_are_shared_exactly_by_both_parts(avatar):
+    """A vertex on a cut exists in both parts with the same position, normal and skin."""
+    from meshes.r15 import JOINTS
+
+    for _joint, (p0, p1, _att) in JOINTS.items():
+        if p0 not in avatar.parts:
+            continue
+        a, b = avatar.parts[p0], avatar.parts[p1]
+        pa, pb = a.positions.astype(np.float64), b.positions.astype(np.float64)
+        ka = {tuple(np.round(p, 5)): i for i, p in enumerate(pa)}
+        pairs = [(ka[k], j) for j, p in enumerate(pb) if (k := tuple(np.round(p, 5))) in ka]
+        assert len(pairs) >= 12, (p0, p1, len(pairs))  # a loop around the limb
+        ia, ib = map(np.asarray, zip(*pairs))
+        assert np.allclose(pa[ia], pb[ib], atol=1e-6), (p0, p1)
+        assert np.allclose(a.normals[ia], b.normals[ib], atol=1e-5), (p0, p1)
+
+        def skin(m, idx):
+            dense = np.zeros((len(idx), 17))
+            np.add.at(dense, (np.repeat(np.arange(len(idx)), 4), m.joints[idx].reshape(-1)), m.weights[idx].reshape(-1))
+            return dense
+
+        assert np.allclose(skin(a, ia), skin(b, ib), atol=1e-6), (p0, p1)
+        # the skin blends across the joint: seam vertices carry both bones
+        both = skin(a, ia)[:, [BONE_INDEX[p0], BONE_INDEX[p1]]]
+        assert ((both > 0).all(axis=1)).mean() > 0.5, (p0, p1)
 
 
 SCALE_KW = ("height_scale", "width_scale", "depth_scale", "head_scale", "body_type_scale", "proportion_scale")
 
 
-@pytest.mark.parametrize("scales", [(1.4, 1.5, 1.5, 1.5, 1.0, 1.0), (0.8, 0.7, 0.9, 0.7, 1.0, 1.0),
-                                    (0.8, 0.7, 0.9, 0.7, 0.0, 0.0), (1.2, 1.0, 1.0, 1.3, 0.5, 0.0)])
+@pytest.mark.parametrize("scales", [(1.05, 1.3, 1.3, 1.5, 1.0, 0.0), (0.95, 0.75, 0.95, 0.9, 1.0, 0.0),
+                                    (0.95, 0.75, 0.95, 0.9, 0.0, 1.0), (1.0, 1.0, 1.0, 1.3, 0.5, 0.0)])
 def test_scales_resize_the_body_and_stay_valid(preview_png, avatar, scales):
     from schemas.humanoid import validate_humanoid_description
 
@@ -266,6 +270,7 @@ def test_scales_resize_the_body_and_stay_valid(preview_png, avatar, scales):
                            "ProportionScale")] == list(scales)
     assert validate_humanoid_description(d) == []
     assert av.attachments["LowerTorso"]["RootRigAttachment"]["Position"] == [0.0, 0.0, 0.0]
+    assert "FittedToBounds" not in av.metadata  # these scales need no correction
     h, w, dp, hs, bt, pr = scales
 
     def size(a, parts):
@@ -285,6 +290,30 @@ def test_scales_resize_the_body_and_stay_valid(preview_png, avatar, scales):
     assert np.allclose(neck, next(b["Position"] for b in av.bones if b["Name"] == "Head"))
 
 
+def test_every_scale_extreme_with_any_body_prompt_stays_valid(preview_png):
+    import itertools
+
+    from generation.avatar.scales import SCALE_RANGES
+
+    names = ("HeightScale", "WidthScale", "DepthScale", "HeadScale", "BodyTypeScale", "ProportionScale")
+    corners = list(itertools.product(*[SCALE_RANGES[k] for k in names]))
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(corners), 12, replace=False):
+        for prompt in ("heavy muscular tall", "slim tall"):
+            av = build_avatar(preview_png, text_prompt=prompt, **dict(zip(SCALE_KW, corners[i])))
+            assert validate_full_body(av) == (True, []), (corners[i], prompt)
+
+
+def test_body_words_change_the_build(preview_png, avatar):
+    def waist_width(a):
+        lo, hi = a.parts["LowerTorso"].GetBounds()
+        return float(hi[0] - lo[0])
+
+    slim, heavy = (build_avatar(preview_png, text_prompt=f"a {w} build") for w in ("slim", "heavy"))
+    assert waist_width(slim) < waist_width(avatar) - 0.02 < waist_width(heavy) - 0.04
+    assert heavy.metadata["BodyShape"] == {"heavy": 1.0} and avatar.metadata["BodyShape"] == {}
+
+
 def test_bad_scales_are_refused(preview_png):
     for kw in ({"height_scale": 3.0}, {"width_scale": float("nan")}, {"head_scale": "big"}, {"depth_scale": 0.1}):
         with pytest.raises(InvalidParams):
@@ -296,7 +325,7 @@ def test_bad_scales_are_refused(preview_png):
 def test_description_matches_its_json_schema(avatar_lm):
     import json
 
-    from generation.body_layout import SCALE_RANGES
+    from generation.avatar.scales import SCALE_RANGES
     from schemas.humanoid import humanoid_description_schema, validate_humanoid_description
 
     d = json.loads(json.dumps(avatar_lm.description))

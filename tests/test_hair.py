@@ -164,12 +164,60 @@ def test_observe_hair_on_a_real_preview(astronaut_preview):
     obs = observe_hair(rgb, lm, None)
     assert not obs.bald and not obs.hat
     assert obs.top_height > 0.2  # her hair stands well above the forehead
-    assert obs.side_width > 0.05
-    assert obs.length_below_ears < 0.15  # short: above the ear lobes
+    assert obs.side_width > 0.1  # full, rounded sides
+    assert obs.length_below_ears < 0.15  # short: not past the ear lobes ...
+    assert obs.ear_cover > 0.4 and obs.side_reach > 0.35  # ... but over the ears, down towards the lobes
     r, g, b = obs.color_rgb
     assert r > b + 30 and 60 < r < 220  # brown / dark blond, not skin-pink or sky-blue
     spec = choose_style(obs, None, None)
-    assert spec is not None and spec.style in ("short_crop", "side_part")
+    assert spec is not None and spec.style == "bob" and spec.length < 0.35  # a short bob, not a long one
+
+
+def test_astronaut_bob_covers_the_ears(head, astronaut_preview):
+    rgb, lm = astronaut_preview
+    spec = choose_style(observe_hair(rgb, lm, None), None, None)
+    P, T = head
+    m = build_hair(spec, P, T)
+    f = head_frame(P)
+    pos = m.positions.astype(np.float64)
+    # Beside the head at ear height (nose tip → brows) the hair is outside the widest point of the head.
+    side = pos[(pos[:, 1] > f.level(0.0)) & (pos[:, 1] < f.level(0.35)) & (np.abs(pos[:, 2] - f.centre[2]) < 0.1)]
+    assert len(side) and np.abs(side[:, 0]).max() > f.half_width + 0.03
+    assert pos[:, 1].min() < f.level(0.0)  # the tips reach the ear lobes (≈ nose-tip level)
+    assert watertight_problem(m.positions, m.triangles) is None
+
+
+@pytest.fixture(scope="module")
+def hopper_preview():
+    import matplotlib.cbook as cbook
+    rgb = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg")).convert("RGB"))
+    r = make_preview(jpeg(rgb))
+    return np.asarray(Image.open(io.BytesIO(r.png)).convert("RGB")), np.asarray(r.landmarks, np.float64)
+
+
+def test_hat_hair_colour_comes_from_below_the_hat(hopper_preview):
+    # Grace Hopper: a dark uniform cap; short grey-white hair shows at the temples and behind the ears.
+    rgb, lm = hopper_preview
+    obs = observe_hair(rgb, lm, None)
+    assert obs.hat and not obs.bald
+    lab = cv2.cvtColor(np.uint8([[obs.color_rgb]]), cv2.COLOR_RGB2Lab)[0, 0].astype(float)
+    lightness = lab[0] * 100 / 255
+    chroma = np.hypot(lab[1] - 128, lab[2] - 128)
+    assert lightness > 62, obs.color_rgb  # light grey / white, not the shaded ear's pinkish brown
+    assert chroma < 10, obs.color_rgb
+    assert obs.ear_cover < 0.4  # her ears show
+    spec = choose_style(obs, None, None)
+    assert spec.style != "bob" and spec.color_rgb == obs.color_rgb
+
+
+def test_curly_texture_has_curl_sized_blobs():
+    from generation.avatar.hair import _texture
+    tex = _texture(HairSpec("curly_volume", (90, 60, 40), curl=0.9)).astype(np.float64).mean(2)
+    # Roughly isotropic (curls, not strands) and with structure at the curl scale (≈ 12 texels), not blotches.
+    gx, gy = np.abs(np.diff(tex, axis=1)).mean(), np.abs(np.diff(tex, axis=0)).mean()
+    assert 0.6 < gx / gy < 1.6
+    fine = tex - cv2.GaussianBlur(tex, (0, 0), 8)
+    assert fine.std() > 0.6 * (tex - tex.mean()).std()
 
 
 def _paint_bald(rgb: np.ndarray, lm: np.ndarray, person: np.ndarray) -> np.ndarray:

@@ -47,9 +47,11 @@ def test_left_elbow_90_degrees_moves_forearm_and_hand_only(avatar: Avatar):
         far = r > 0.4
         assert far.any() and np.allclose(moved[far], r[far] * np.sqrt(2), rtol=0.02), part
         assert moved.max() > 0.5, part
-    # the hand ends up in front of the elbow (rotation about +X takes -Y to -Z: forward)
-    hand = posed["LeftHand"].mean(axis=0)
-    assert hand[2] < elbow[2] - 0.5 and abs(hand[1] - elbow[1]) < 0.3
+    # the forearm turned 90° about +X at the elbow: the hand's offset from it is rotated
+    R = rotation_matrix(("x", 90))
+    rest_dir = avatar.parts["LeftHand"].positions.astype(np.float64).mean(axis=0) - elbow
+    posed_dir = posed["LeftHand"].mean(axis=0) - elbow
+    assert np.linalg.norm(rest_dir[1:]) > 0.5 and np.allclose(posed_dir, R @ rest_dir, atol=0.02)
     # vertices of the upper arm near the elbow move partially, the shoulder end does not
     ua = avatar.parts["LeftUpperArm"]
     d = np.linalg.norm(posed["LeftUpperArm"] - ua.positions, axis=1)
@@ -68,7 +70,12 @@ def test_rotations_propagate_down_the_hierarchy(avatar: Avatar):
     posed = pose(avatar, {"LeftShoulder": ("z", -30), "LeftElbow": np.eye(3)})
     for part in ("LeftUpperArm", "LeftLowerArm", "LeftHand"):
         assert np.abs(posed[part] - avatar.parts[part].positions).max() > 0.1, part
-    assert np.abs(posed["UpperTorso"] - avatar.parts["UpperTorso"].positions).max() < 1e-6
+    # the torso moves only where MakeHuman's skin gives the shoulder some weight on the arm
+    ut = avatar.parts["UpperTorso"]
+    arm = np.isin(ut.joints, [BONE_INDEX[b] for b in ("LeftUpperArm", "LeftLowerArm", "LeftHand")])
+    on_arm = (arm & (ut.weights > 0)).any(axis=1)
+    d = np.linalg.norm(posed["UpperTorso"] - ut.positions, axis=1)
+    assert on_arm.any() and (d[~on_arm] < 1e-6).all() and d[on_arm].max() > 0.01
     M, t = bone_transforms(avatar, {"Waist": ("y", 45)})
     i = [b["Name"] for b in avatar.bones].index("Head")
     assert np.allclose(M[i], rotation_matrix(("y", 45)))

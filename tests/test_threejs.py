@@ -17,11 +17,12 @@ from PIL import Image
 
 from client_sim.render import (INSTALL_HINT, ToolingMissing, find_tooling, render_portrait, render_turntable,
                                view_glb)
-from tests.test_gltf_validator import avatar_glbs
+from meshes.r15 import PART_NAMES
+from tests.faces import avatar_glbs
 
-#: SPEC §6 / issue 4 item 5: the expressions every avatar carries as glTF morph targets.
+#: The expressions every avatar carries as glTF morph targets (Roblox FACS names).
 REQUIRED_MORPHS = {"LeftEyeClosed", "RightEyeClosed", "JawDrop", "LeftLipCornerPuller", "RightLipCornerPuller",
-                   "LeftLipCornerDown", "RightLipCornerDown"}
+                   "LeftLipCornerDown", "RightLipCornerDown", "LeftInnerBrowRaiser", "RightInnerBrowRaiser"}
 BACKGROUND = np.array([0xDF, 0xE3, 0xEA])  # viewer.html's clear colour
 
 
@@ -43,20 +44,22 @@ def _silhouette(px: np.ndarray) -> np.ndarray:
     return np.abs(px - BACKGROUND).max(axis=-1) > 12
 
 
-@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper", "ancelotti"])
 def test_threejs_loads_the_rigged_avatar(name):
     out = view_glb(avatar_glbs()[name], [{"angle": 0, "view": "body", "size": 256}], timeout=60)
     rep = out["report"]
     print(name, {k: rep[k] for k in ("skinnedMeshes", "bones", "morphTargets", "meshes", "triangles", "vertices",
                                      "bboxMeters", "threeRevision", "glRenderer")}, out["timings_ms"])
-    assert rep["skinnedMeshes"] >= 1
+    # the 15 R15 parts and the hair, each skinned to the same 17-bone skeleton
+    assert rep["skinnedMeshes"] == 16
+    assert set(rep["skinnedMeshNames"]) == {f"{p}_Geo" for p in PART_NAMES} | {"HairAccessory_Geo"}
     assert rep["bones"] >= 15
     assert min(rep["skeletonBones"]) >= 15
     assert {"Root", "HumanoidRootNode", "LowerTorso", "UpperTorso", "Head", "LeftLowerArm", "RightFoot"} <= set(
         rep["boneNames"])
-    # about 5.5 studs × 0.28 m tall, standing up (+Y)
+    # an adult's height, standing up (+Y), arms out in an A-pose
     w, h, d = rep["bboxMeters"]
-    assert 1.2 < h < 2.2 and h > w > d, rep["bboxMeters"]
+    assert 1.5 < h < 1.9 and h > w > d, rep["bboxMeters"]
     missing = REQUIRED_MORPHS - set(rep["morphTargets"])
     assert not missing, f"morph targets missing in three.js: {sorted(missing)} (has {rep['morphTargets']})"
     # it drew something

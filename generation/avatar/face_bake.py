@@ -47,11 +47,13 @@ _CHEEKS = (50, 101, 205, 280, 330, 425, 151, 108, 337)
 
 @dataclass(frozen=True)
 class FaceBake:
-    """texture: (S,S,3) float32 0..1; skin: (3,) albedo 0..1; coverage: share of
-    texels that took the photo (α > 0.5)."""
+    """texture: (S,S,3) float32 0..1; skin: (3,) albedo 0..1; alpha: (S,S) float32,
+    the photo's weight per texel; coverage: share of the head's texels that took the
+    photo (α > 0.5)."""
 
     texture: np.ndarray
     skin: np.ndarray
+    alpha: np.ndarray
     coverage: float
 
 
@@ -77,7 +79,7 @@ def face_mask(rgb: np.ndarray, lm_px: np.ndarray, person: np.ndarray | None, ski
         cv2.fillPoly(features, [cv2.convexHull(np.round(lm_px[list(idx), :2]).astype(np.int32))], 1)
     features = cv2.dilate(features, np.ones((3, 3), np.uint8), iterations=max(1, int(eye_d * 0.06)))
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
-    d = np.linalg.norm((lab - skin_lab) * [0.5, 1.0, 1.0], axis=2)
+    d = np.linalg.norm((lab - skin_lab) * [0.5, 1.0, 1.0], axis=2)  # shading changes lightness most
     skin_like = (d < 22.0).astype(np.uint8)
     skin_like = cv2.morphologyEx(skin_like, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     keep = m & (skin_like | features)
@@ -139,16 +141,22 @@ def _pyramid_blend(a: np.ndarray, b: np.ndarray, alpha: np.ndarray, levels: int 
     return out
 
 
+#: Albedo of the head's other materials where the photo does not reach (RGB 0..1).
+SCLERA = (0.92, 0.9, 0.87)
+TEETH = (0.93, 0.9, 0.82)
+TONGUE = (0.72, 0.36, 0.38)
+
+
 def bake_head(rgb: np.ndarray, landmarks: np.ndarray, fit, head_mh: np.ndarray, normals_mh: np.ndarray,
               tris: np.ndarray, uvs: np.ndarray, *, size: int = 1024, person: np.ndarray | None = None,
-              grain: np.ndarray | None = None) -> FaceBake:
+              material: np.ndarray | None = None) -> FaceBake:
     """The Head texture with the face baked in.
 
     rgb: (H,W,3) uint8 preview; landmarks: (478,3) normalised to it; fit: its
     :class:`FaceFit`; head_mh / normals_mh: (n,3) head vertices and unit normals in
     MakeHuman coordinates on the fitted shape; tris (m,3); uvs (m,3,2) corner UVs
-    (0..1, v down); person: (H,W) person probability or None; grain: optional (S,S)
-    multiplicative skin grain."""
+    (0..1, v down); person: (H,W) person probability or None; material: (m,) per
+    triangle, 0 skin, 1 eye, 2 teeth, 3 tongue (their own albedo outside the photo)."""
     h, w = rgb.shape[:2]
     lm_px = np.asarray(landmarks, np.float64)[:, :3] * [w, h, w]
     eye_d = float(np.linalg.norm(lm_px[[362, 263], :2].mean(0) - lm_px[[33, 133], :2].mean(0)))
@@ -177,9 +185,15 @@ def bake_head(rgb: np.ndarray, landmarks: np.ndarray, fit, head_mh: np.ndarray, 
 
     base = np.empty((size, size, 3), np.float32)
     base[:] = skin
-    if grain is not None:
-        base *= grain[..., None]
+    if material is not None:
+        table = np.array([skin, SCLERA, TEETH, TONGUE], np.float32)
+        base[covered] = table[np.asarray(material)[t]]
+        base = dilate_into(base, covered)
     photo = dilate_into(photo, covered & (alpha > 0.02)) if (alpha > 0.02).any() else base
+    # the empty texels between UV islands take their nearest island's weight, so the
+    # coarse pyramid levels of a small island (an eye, the teeth) are not pulled to 0
+    alpha = dilate_into(alpha[..., None], covered)[..., 0]
     out = _pyramid_blend(base, photo.astype(np.float32), alpha)
     out = dilate_into(np.clip(out, 0, 1), covered)
-    return FaceBake(texture=out, skin=skin, coverage=float((alpha > 0.5).sum() / max(covered.sum(), 1)))
+    return FaceBake(texture=out, skin=skin, alpha=alpha,
+                    coverage=float((alpha[covered] > 0.5).sum() / max(covered.sum(), 1)))

@@ -9,7 +9,12 @@ Three steps, each usable on its own:
   hair colour seeded above the forehead or beside the temples, kept only where they
   connect to those seed bands (so clothing below is not counted).  A cap or hat is
   recognised when the band above the forehead and the bands beside the temples hold
-  clearly different colours: the colour then comes from the sides.  Every
+  clearly different colours: the colour then comes from the hair showing below it
+  (temples, sides, behind the ears), with skin — lit or shaded, by its
+  rg-chromaticity — cartoon ink and background bleed left out, from the lit half of
+  those strands; light, nearly neutral colours lose the preview's warm cast (grey
+  hair stays grey).  ``ear_cover`` / ``side_reach`` tell a short bob over the ears
+  from a crop.  Every
   measurement is in face units (face height = landmark 10 → chin 152, face width =
   234 → 454): :class:`HairObservation`.
 * :func:`choose_style` turns an observation and/or the text prompt into a
@@ -22,7 +27,9 @@ Three steps, each usable on its own:
   tapering at the hairline), down to a hairline height that depends on the angle from
   the front (forehead, receding temples, sideburn, above the ear, nape); hanging
   styles leave the scalp at its widest point and fall straight (with a slight flare)
-  to their length, leaving the face open.  Outer and inner sheets on the same
+  to their length, leaving the face open; crown lift and side fullness round the
+  silhouette off, per-column lock jitter makes fringes and tips uneven, bobs swell and
+  turn under, curly hair swells into a round cloud with a cellular curl texture.  Outer and inner sheets on the same
   (column × row) grid are joined along the hairline by a strip, so the shell is
   closed; a bun is a bumpy ellipsoid, a ponytail a tapered tube, each closed on its
   own.  UVs run u around the head and v from crown to tips, so the procedural texture
@@ -91,6 +98,10 @@ class HairObservation:
     color_rgb: robust median colour of the hair pixels.
     hat: a cap or hat covers the crown (top_height is then unknown, set to 0.25).
     coverage: fraction of the band above the forehead that is hair (or hat).
+    ear_cover: fraction 0..1 of the ear zone (just outside the face oval, brows →
+        nose base) that is hair: ≳ 0.5 means the hair falls over the ears.
+    side_reach: how far down the hair beside the face reaches, contiguous from the
+        temples, in face heights below landmark 10 (the ear lobes sit at ≈ 0.6).
     """
 
     bald: bool
@@ -103,6 +114,8 @@ class HairObservation:
     color_rgb: tuple[int, int, int]
     hat: bool = False
     coverage: float = 0.0
+    ear_cover: float = 0.0
+    side_reach: float = 0.0
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -114,11 +127,39 @@ def _lab_dist(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.sqrt(0.5 * d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
 
 
-def _robust_rgb(pixels: np.ndarray) -> tuple[int, int, int]:
+def _robust_rgb(pixels: np.ndarray, band: tuple[float, float] = (15, 85)) -> tuple[int, int, int]:
+    """Median colour of the pixels within the ``band`` percentiles of luminance."""
     lum = pixels.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    lo, hi = np.percentile(lum, [15, 85])
+    lo, hi = np.percentile(lum, band)
     keep = pixels[(lum >= lo) & (lum <= hi)]
     return tuple(int(v) for v in np.median(keep if len(keep) else pixels, axis=0))
+
+
+def _under_hat_hair(rgb: np.ndarray, lab: np.ndarray, person: np.ndarray, oval: np.ndarray, u: np.ndarray,
+                    v: np.ndarray, skin_lab: np.ndarray, skin_chrom: np.ndarray, hat_lab: np.ndarray,
+                    fw: float) -> np.ndarray | None:
+    """Hair showing below a hat (temples, sides, behind the ears, nape): person pixels
+    outside the face oval that are neither hat, cartoon ink, background bleed nor skin.
+    Skin in the stylised preview is any pixel of the cheeks' rg-chromaticity that is
+    not much darker than them (lit or shaded skin and ears), so grey or white hair
+    survives and shaded ears do not; of what is left, the half least like skin.
+    Returns the mask, or None when too little is left."""
+    Ls = lab[..., 0] * (100.0 / 255.0)
+    chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
+    s_chroma = math.hypot(float(skin_lab[1]) - 128.0, float(skin_lab[2]) - 128.0)
+    body = cv2.erode(person.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    region = body & ~oval & (np.abs(u) > 0.36) & (np.abs(u) < 0.95) & (v > -0.95) & (v < 0.12)
+    rgbf = rgb.astype(np.float32) + 1.0
+    cd = np.linalg.norm(rgbf[..., :2] / rgbf.sum(2, keepdims=True) - skin_chrom, axis=2)
+    skinlike = (_lab_dist(lab, skin_lab) < 22.0) | ((cd < 0.04) & (Ls > 0.45 * float(skin_lab[0]) * (100 / 255)))
+    sel = region & (Ls > 22.0) & ~skinlike & (_lab_dist(lab, hat_lab) > 30.0) & (chroma < 1.1 * s_chroma)
+    # Background bleeding through the silhouette's edge (sky, studio backdrop).
+    bg = ~person & (np.abs(u) > 0.7) & (np.abs(u) < 1.6) & (v > -0.6) & (v < 0.5)
+    if bg.sum() > 50:
+        sel &= _lab_dist(lab, np.median(lab[bg], axis=0)) > 25.0
+    if sel.sum() < max(40, 0.0004 * fw * fw):
+        return None
+    return sel & (cd >= np.percentile(cd[sel], 50))
 
 
 def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | None = None) -> HairObservation:
@@ -193,7 +234,9 @@ def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | No
                                fringe_tilt=0.0, curliness=0.0, color_rgb=colour, hat=False,
                                coverage=round(float(cov_top), 3))
 
-    near = cand & (_lab_dist(lab, seed_lab) < 32.0)
+    near = near_seed = cand & (_lab_dist(lab, seed_lab) < 32.0)
+    if not hat and side_lab is not None and cov_side > 0.3:  # shaded sides darker than the lit top
+        near = near | (cand & (_lab_dist(lab, side_lab) < 32.0))
     if hat:
         near &= _lab_dist(lab, top_lab) > 25.0
     hair = near & ~face
@@ -201,8 +244,14 @@ def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | No
     n, lbl = cv2.connectedComponents(hair.astype(np.uint8), connectivity=8)
     seeds = np.unique(lbl[hair & (top_band | side_band)])
     hair = np.isin(lbl, seeds[seeds > 0])
+    under = None
     if hat:
         hair &= ~(cand & (_lab_dist(lab, top_lab) < 25.0))
+        rgbf = rgb[disc > 0].astype(np.float32) + 1.0 if disc.any() else np.float32([[3, 2, 1]])
+        skin_chrom = np.median(rgbf[:, :2] / rgbf.sum(1, keepdims=True), axis=0)
+        under = _under_hat_hair(rgb, lab, person, face_tight, u, v, skin_lab, skin_chrom, top_lab, fw)
+        if under is not None:
+            hair |= under
 
     def rows(mask: np.ndarray, v0: float, v1: float, step: float = 0.02):
         return [(mask & (v > a) & (v <= a + step)) for a in np.arange(v0, v1, step)]
@@ -239,6 +288,21 @@ def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | No
             cur = a - 0.03
         low = min(low, cur)
     length = max(0.0, ear_v - low)
+    # Side reach: rows of hair beside the face going down from the temples (same density rule).
+    reach = []
+    for sgn in (-1.0, 1.0):
+        strip = hair & (sgn * u > 0.35) & (sgn * u < 1.0)
+        band_w, rows_px = max(1.0, 0.65 * fw), max(1.0, 0.03 * fh)
+        cur = -0.1
+        for a in np.arange(-0.1, -1.4, -0.03):
+            if (strip & (v <= a) & (v > a - 0.03)).sum() / (band_w * rows_px) < 0.12:
+                break
+            cur = a - 0.03
+        reach.append(-cur)
+    side_reach = float(np.mean(reach))
+    # Ear cover: the zone just outside the oval from the brows to the nose base.
+    ear_zone = ~face_tight & person & (np.abs(u) > 0.42) & (np.abs(u) < 0.66) & (v < -0.2) & (v > ear_v + 0.02)
+    ear_cover = float((hair & ear_zone).sum() / max(int(ear_zone.sum()), 1))
     # Fringe: forehead between the brows and landmark 10 (inside the tight oval) covered by hair.
     brow_v = float(np.mean(((L[list(_BROWS)] - top) @ up) / fh))
     fore = face_tight & (v < -0.02) & (v > brow_v + 0.04) & (np.abs(u) < 0.4)
@@ -265,12 +329,32 @@ def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | No
     else:
         curliness = 0.0
 
-    colour = _robust_rgb(rgb[hair]) if hair.sum() > 20 else tuple(
+    if under is not None:  # thin strands blended with shadow and skin: their lit half is the colour
+        colour = _robust_rgb(rgb[under], (50, 95))
+    else:
+        lit = hair & near_seed
+        colour = _robust_rgb(rgb[lit if lit.sum() > 20 else hair]) if hair.sum() > 20 else tuple(
         int(c) for c in cv2.cvtColor(np.uint8([[seed_lab]]), cv2.COLOR_Lab2RGB)[0, 0])
     return HairObservation(
         bald=False, top_height=round(max(0.0, top_height), 4), side_width=round(side_width, 4),
         length_below_ears=round(length, 4), fringe=round(fringe, 4), fringe_tilt=round(tilt, 4),
-        curliness=round(curliness, 4), color_rgb=colour, hat=hat, coverage=round(float(cov_top), 3))
+        curliness=round(curliness, 4), color_rgb=_neutralise(colour), hat=hat, coverage=round(float(cov_top), 3),
+        ear_cover=round(ear_cover, 3), side_reach=round(side_reach, 4))
+
+
+def _neutralise(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Light, nearly neutral hair is grey or white: the preview's warm cast (skin
+    bleeding into thin grey hair) is taken out, so it does not read as pink-beige."""
+    lab = _lab(np.uint8([[rgb]]))[0, 0]
+    L = lab[0] * (100.0 / 255.0)
+    c = math.hypot(lab[1] - 128.0, lab[2] - 128.0)
+    hue = math.degrees(math.atan2(lab[2] - 128.0, lab[1] - 128.0))
+    if L < 55.0 or c > 20.0 or not -30.0 < hue < 70.0:  # dark, coloured, or yellow (blonde, platinum)
+        return tuple(int(x) for x in rgb)
+    k = 0.2 + 0.8 * _smoothstep((c - 12.0) / 8.0)  # chroma kept: 20 % (≤ 12) … 100 % (≥ 20)
+    lab[1:] = 128.0 + (lab[1:] - 128.0) * k
+    out = cv2.cvtColor(np.clip(np.round(lab), 0, 255).astype(np.uint8)[None, None], cv2.COLOR_Lab2RGB)[0, 0]
+    return tuple(int(x) for x in out)
 
 
 # =========================================================================== choose
@@ -355,7 +439,9 @@ def choose_style(obs: HairObservation | None, text_prompt: str | None = None,
     "side part", "bob", "long … hair", "curly"/"afro", "bun", "ponytail"), then the
     observation: bald → None; hair past the ear lobes by ≥ 0.55 face heights → long
     (curly when the texture says so), ≥ 0.15 → bob; curly texture with volume →
-    curly; thin on top and close at the sides → buzz; a side-swept fringe → side part;
+    curly; full sides over the ears (``ear_cover`` ≥ 0.4, ``side_width`` ≥ 0.1,
+    ``side_reach`` ≥ 0.35) → a short bob to the ear lobes; thin on top and close at
+    the sides → buzz; a side-swept fringe → side part;
     else short crop.  Colour: a prompt colour, else the observed colour, else
     ``hair_rgb``, else dark brown.
     """
@@ -374,6 +460,9 @@ def choose_style(obs: HairObservation | None, text_prompt: str | None = None,
             style = "curly_volume"
         elif obs.length_below_ears >= 0.15 and not obs.hat:
             style = "bob"
+        elif (not obs.hat and obs.ear_cover >= 0.4 and obs.side_width >= 0.1
+              and obs.side_reach >= 0.35):
+            style = "bob"  # a short, full bob: over the ears, down to about the ear lobes
         elif obs.top_height < 0.07 and obs.side_width < 0.05 and not obs.hat:
             style = "buzz"
         elif obs.fringe > 0.15 and abs(obs.fringe_tilt) > 0.3:
@@ -386,8 +475,11 @@ def choose_style(obs: HairObservation | None, text_prompt: str | None = None,
         volume = float(np.clip(0.75 + 1.5 * obs.top_height + 1.2 * obs.side_width, 0.7, 1.5)) if not obs.hat else 1.0
         if style in ("short_crop", "side_part", "bob", "long_straight", "curly_volume"):
             fringe = float(np.clip(0.5 * fringe + 0.8 * obs.fringe, 0.0, 1.0))
-        if style == "bob":
+        if style == "bob" and obs.length_below_ears >= 0.15:
             length = float(np.clip(0.3 + 0.9 * obs.length_below_ears, 0.35, 0.8))
+        elif style == "bob":
+            # Ear-covering short bob: the tips end about the ear lobes (≈ the nose tip level).
+            length = float(np.clip(0.14 + 0.8 * (obs.side_reach - 0.45), 0.1, 0.3))
         elif style in ("long_straight", "curly_volume") and obs.length_below_ears > 0.15:
             length = float(np.clip(0.3 + 1.0 * obs.length_below_ears, 0.6, 1.9))
         if obs.fringe_tilt:
@@ -505,9 +597,19 @@ _NPHI = 44
 _PHI_MAX = math.radians(150.0)
 
 
-def _hairline(spec: HairSpec, f: _Frame, a: np.ndarray, x_side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per column (angle ``a`` from the front, radians; ``x_side`` ±1): the lowest
-    height of the hair and whether the column hangs free from the scalp."""
+def _locks(nc: int, seed: int) -> np.ndarray:
+    """Per column −1..1: irregular lock lengths, so tips and fringes are not one hard cut."""
+    j = np.arange(nc)
+    ph = (seed % 97) * 0.31
+    return np.clip(0.55 * np.cos(np.pi * j) + 0.45 * np.sin(2.4 * j + ph) + 0.25 * np.sin(0.9 * j + 2 * ph), -1, 1)
+
+
+def _hairline(spec: HairSpec, f: _Frame, a: np.ndarray, x_side: np.ndarray,
+              locks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per column (angle ``a`` from the front, radians; ``x_side`` ±1; ``locks``
+    −1..1 lock-length jitter): the lowest height of the hair and whether the column
+    hangs free from the scalp."""
+    locks = np.zeros_like(a) if locks is None else locks
     ad = np.degrees(a)
     ear = math.degrees(f.a_ear)
     # Short hairline in H above the nose tip: forehead, receding temples, sideburn,
@@ -525,6 +627,9 @@ def _hairline(spec: HairSpec, f: _Frame, a: np.ndarray, x_side: np.ndarray) -> t
         y = y - front_w * reach * (0.72 - brow)
     elif fr > 0:
         y = y - front_w * fr * (0.72 - brow)
+    if fr > 0 and spec.style not in ("bun", "ponytail", "buzz"):
+        # Pointed fringe locks: alternate columns a little shorter (only ever upwards).
+        y = y + front_w * min(fr, 1.0) * 0.05 * (0.5 + 0.5 * locks)
     if spec.style in ("bun", "ponytail", "buzz"):
         y = np.interp(ad, pts_a, pts_y)
     hang = np.zeros_like(ad, bool)
@@ -535,6 +640,7 @@ def _hairline(spec: HairSpec, f: _Frame, a: np.ndarray, x_side: np.ndarray) -> t
             tip = np.maximum(tip, -0.75) + (tip - np.maximum(tip, -0.75) - 0.1) * _smoothstep((ad - 95.0) / 50.0)
         if spec.style == "bob":
             tip = tip + 0.12 * _smoothstep((ad - 80.0) / 100.0)  # a little shorter at the nape
+        tip = tip + (0.035 if spec.style != "curly_volume" else 0.05) * locks  # uneven tips
         open_face = 58.0 if spec.style != "curly_volume" else 55.0
         w = _smoothstep((ad - open_face) / 18.0)
         y = np.where(w > 0, (1 - w) * np.maximum(y, 0.46) + w * tip, y)
@@ -549,15 +655,22 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
     nc = len(theta)
     a = np.abs(np.angle(np.exp(1j * (theta - np.pi))))  # angle from the front (−Z)
     x_side = np.sign(np.sin(theta) + 1e-9)
-    y_end, hang = _hairline(spec, f, a, x_side)
+    locks = _locks(nc, spec.seed)
+    y_end, hang = _hairline(spec, f, a, x_side, locks)
 
     style = spec.style
-    base = {"buzz": 0.018, "short_crop": 0.05, "side_part": 0.06, "bob": 0.06, "long_straight": 0.055,
-            "curly_volume": 0.12, "bun": 0.03, "ponytail": 0.03}[style] * spec.volume
-    # Crown volume: more on top and at the back of the crown, less at temples and nape.
+    base = {"buzz": 0.018, "short_crop": 0.058, "side_part": 0.066, "bob": 0.072, "long_straight": 0.06,
+            "curly_volume": 0.13, "bun": 0.03, "ponytail": 0.03}[style] * spec.volume
+    # Crown volume: more on top and at the back of the crown, less at temples and nape;
+    # a lift right on top rounds off the flat MakeHuman skull (no helmet).
     crown = _smoothstep((np.radians(95) - phi[None, :]) / np.radians(70))
     back = 0.5 + 0.5 * np.cos(a)[:, None] * -1.0  # 0 front, 1 back
-    t0 = base * (0.55 + 0.45 * crown + 0.25 * crown * back)
+    lift = np.exp(-((phi[None, :] - np.radians(20)) / np.radians(28)) ** 2)
+    t0 = base * (0.5 + 0.5 * crown + 0.3 * crown * back + 0.35 * lift)
+    if style in ("bob", "curly_volume", "short_crop", "side_part", "long_straight"):
+        # Fuller sides above and over the ears (not at the face, not at the nape).
+        sides = np.exp(-((phi[None, :] - np.radians(88)) / np.radians(28)) ** 2) * np.sin(a)[:, None] ** 2
+        t0 = t0 + base * {"bob": 0.6, "curly_volume": 0.7}.get(style, 0.3) * sides
     if style == "side_part":
         # More volume on the side away from the part; a shallow part line.
         xs = np.sin(phi)[None, :] * np.sin(theta)[:, None]
@@ -569,7 +682,7 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
         noise = rng.standard_normal((nc, len(phi)))
         noise = _smooth_rows(_smooth_cols(noise, 3), 3)
         noise /= max(float(noise.std()), 1e-6)
-        t0 = t0 * (1.0 + 0.18 * spec.curl * np.clip(noise, -2, 2))
+        t0 = t0 * (1.0 + 0.11 * spec.curl * np.clip(noise, -2, 2))
     ro = r + t0
     rho_o, y_o = ro * np.sin(phi)[None, :], C[1] + ro * np.cos(phi)[None, :]
     rho_s, y_s = r * np.sin(phi)[None, :], C[1] + r * np.cos(phi)[None, :]
@@ -606,7 +719,11 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
             frac = drop / max(drop[-1], 1e-6)
             rho_c = o_rho[-1] + flare * drop
             if style == "bob":
-                rho_c = rho_c - 0.06 * _smoothstep((frac - 0.7) / 0.3)  # tips turned under
+                # Rounded: swells below the widest point, tips turned under.
+                rho_c = rho_c + 0.03 * np.sin(np.pi * np.minimum(frac, 1.0)) - 0.06 * _smoothstep((frac - 0.6) / 0.4)
+            elif style == "curly_volume":
+                # A round cloud: swells out, then curves back in at the tips.
+                rho_c = rho_c + 0.07 * np.sin(np.pi * 0.85 * frac) - 0.15 * _smoothstep((frac - 0.5) / 0.5)
             if spec.curl > 0:
                 rho_c = rho_c + 0.015 * spec.curl * np.sin(frac * 9.0 + j * 1.7) * frac
             thick = (tt[-1] + eps) * (1.0 - 0.55 * frac) + 0.012
@@ -798,18 +915,35 @@ def _texture(spec: HairSpec, size: int = TEXTURE_SIZE) -> np.ndarray:
         a = 0.6 * streaks(0.7, 2.0) + 0.4 * streaks(2.0, 6.0)
         shade = 1.0 + 0.16 * a
     elif spec.curl > 0.5:
-        # Coils: many short light arcs on a darker base, plus clump-sized noise.
-        coils = np.zeros((S, S), np.float32)
-        n = S * S // 300
-        xy = rng.integers(0, S, (n, 2))
-        ax = rng.integers(3, 7, (n, 2))
-        ang = rng.integers(0, 360, n)
-        start = rng.integers(0, 360, n)
-        for (x, y), (rx, ry), an, st in zip(xy, ax, ang, start):
-            cv2.ellipse(coils, (int(x), int(y)), (int(rx), int(ry)), int(an), int(st), int(st) + 220, 1.0, 2,
-                        cv2.LINE_AA)
-        coils = cv2.GaussianBlur(np.minimum(coils, 1.0), (0, 0), 0.8)
-        shade = 0.84 + 0.32 * coils + 0.08 * streaks(6.0, 6.0)
+        # Curls: a jittered grid of round ringlets (cellular noise), each lit from above
+        # with a dark crevice around it and a faint spiral, plus clump-sized variation.
+        # (computed at half resolution and scaled up: the cells are 12 texels across)
+        h2, cell = S // 2, 6
+        nc_ = h2 // cell
+        jit = rng.uniform(0.15, 0.85, (nc_, nc_, 2)).astype(np.float32) * cell
+        yy, xx = np.mgrid[0:h2, 0:h2].astype(np.float32)
+        cy, cx = (yy // cell).astype(np.int64), (xx // cell).astype(np.int64)
+        f1 = np.full((h2, h2), 1e9, np.float32)
+        f2 = np.full((h2, h2), 1e9, np.float32)
+        dy1 = np.zeros((h2, h2), np.float32)
+        dx1 = np.zeros((h2, h2), np.float32)
+        for oy in (-1, 0, 1):
+            for ox in (-1, 0, 1):
+                ny, nx = (cy + oy) % nc_, (cx + ox) % nc_
+                py = (cy + oy) * cell + jit[ny, nx, 0]
+                px = (cx + ox) * cell + jit[ny, nx, 1]
+                dy, dx = yy - py, xx - px
+                d = np.sqrt(dy * dy + dx * dx)
+                closer = d < f1
+                f2 = np.where(closer, f1, np.minimum(f2, d))
+                dy1, dx1 = np.where(closer, dy, dy1), np.where(closer, dx, dx1)
+                f1 = np.where(closer, d, f1)
+        edge = np.clip((f2 - f1) / (0.35 * cell), 0, 1)  # 0 in the crevices between curls
+        lit = np.clip(-dy1 / (0.6 * cell), -1, 1)  # upper half of each curl faces the light
+        spiral = np.sin(np.arctan2(dy1, dx1) * 2.0 + f1 * 0.9)
+        curls = 0.22 * edge + 0.12 * lit * edge + 0.05 * spiral
+        curls = cv2.resize(curls.astype(np.float32), (S, S), interpolation=cv2.INTER_LINEAR)
+        shade = 0.72 + curls + 0.07 * streaks(10.0, 10.0)
     else:
         fine = streaks(0.8, 40.0)
         coarse = streaks(3.5, 60.0)

@@ -42,7 +42,7 @@ from meshes.r15 import BONE_INDEX, PART_NAMES
 __all__ = ["Template", "load_template", "cache_path", "MH_TO_R15", "PART_BUDGET", "R15_JOINTS", "TEMPLATE_VERSION"]
 
 #: Bump when what the cache holds changes.
-TEMPLATE_VERSION = 8
+TEMPLATE_VERSION = 10
 
 #: Roblox FACS morph target → (faceunits01 expression target, side): the CC0
 #: ``faceunits01`` set uses ARKit's names, whose Left/Right is the subject's own side,
@@ -310,8 +310,9 @@ def build_template() -> Template:
     for part, d in parts.items():
         emphasis = None
         if part == "Head":
-            emphasis = np.zeros(len(d["tris"]), bool)
-            emphasis[: len(face_front)] = face_front
+            emphasis = np.ones(len(d["tris"]))
+            emphasis[: len(face_front)][face_front] = FACE_EMPHASIS
+            emphasis[len(face_front):] = HELPER_EMPHASIS  # eyes, teeth, tongue
         d["uvs"] = pack_islands(d["tris"], d["uvs"], emphasis=emphasis)
     helper = np.isin(obj.groups, HEAD_HELPERS)
     hq = obj.faces[helper]
@@ -334,12 +335,18 @@ def build_template() -> Template:
 #: open gum edge gets a hidden cap).  They follow the face fit and the expressions
 #: like the skin, since targets move helper vertices too.
 HEAD_HELPERS = ("helper-l-eye", "helper-r-eye", "helper-upper-teeth", "helper-lower-teeth", "helper-tongue")
+#: Head triangle materials (``parts["Head"]["material"]``): what a texel is when the
+#: photo does not cover it.
+MATERIALS = ("skin", "eye", "teeth", "tongue")
+_HELPER_MATERIAL = {"helper-l-eye": 1, "helper-r-eye": 1, "helper-upper-teeth": 2, "helper-lower-teeth": 2,
+                    "helper-tongue": 3}
 #: The tongue is decimated to this many triangles (the others are kept as they are).
 TONGUE_BUDGET = 150
 
 
 def _add_mouth_and_eyes(head: dict, obj, base: np.ndarray, pyfqmr) -> None:
     """Append the eyeballs, teeth and tongue to the Head part as closed components."""
+    head["material"] = np.zeros(len(head["tris"]), np.uint8)
     for group in HEAD_HELPERS:
         m = obj.groups == group
         q, quv = obj.faces[m], obj.faces_vt[m]
@@ -354,10 +361,15 @@ def _add_mouth_and_eyes(head: dict, obj, base: np.ndarray, pyfqmr) -> None:
         head["rows"] += d["rows"]
         head["tris"] = np.vstack([head["tris"], d["tris"] + off])
         head["uvs"] = np.concatenate([head["uvs"], d["uvs"]])
+        head["material"] = np.concatenate([head["material"], np.full(len(d["tris"]), _HELPER_MATERIAL[group],
+                                                                     np.uint8)])
 
 
-#: The face's front island gets this many times the texel density of the rest of the head.
+#: The face's front island gets this many times the texel density of the rest of the
+#: head; the eyes, teeth and tongue (tiny in MakeHuman's atlas, and a few pixels of a
+#: pupil must survive filtering) get more.
 FACE_EMPHASIS = 2.5
+HELPER_EMPHASIS = 5.0
 
 
 def _front_face_uvs(head: dict, base: np.ndarray, body_tris: np.ndarray) -> np.ndarray:
@@ -398,8 +410,8 @@ def pack_islands(tris: np.ndarray, uv: np.ndarray, margin: float = 0.01,
     """Repack per-corner UVs (m,3,2) into 0..1: UV islands (triangles joined by edges
     whose two corners have the same UVs on both sides) keep their shape and
     orientation and are shelf-packed, tallest first, at the largest common scale that
-    fits, so a part's texture spends its texels on the part.  Islands holding an
-    ``emphasis`` triangle are packed :data:`FACE_EMPHASIS` times larger."""
+    fits, so a part's texture spends its texels on the part.  ``emphasis`` (m,)
+    scales each island by the largest factor among its triangles."""
     m = len(tris)
     # union-find over triangles sharing an edge with equal corner UVs
     parent = np.arange(m)
@@ -431,9 +443,10 @@ def pack_islands(tris: np.ndarray, uv: np.ndarray, margin: float = 0.01,
     for isl in islands:
         pts = uv[isl].reshape(-1, 2)
         lo, hi = pts.min(0), pts.max(0)
-        if emphasis is not None and emphasis[isl].any():
-            uv[isl] = lo + (uv[isl] - lo) * FACE_EMPHASIS
-            hi = lo + (hi - lo) * FACE_EMPHASIS
+        k = float(emphasis[isl].max()) if emphasis is not None else 1.0
+        if k != 1.0:
+            uv[isl] = lo + (uv[isl] - lo) * k
+            hi = lo + (hi - lo) * k
         boxes.append((isl, lo, np.maximum(hi - lo, 1e-4)))
     boxes.sort(key=lambda b: -b[2][1])
 
@@ -640,6 +653,8 @@ def _save(t: Template, path: Path) -> None:
                        f"p/{part}/joints": d["joints"], f"p/{part}/weights": d["weights"]})
         for name, m in d["morphs"].items():
             arrays[f"m/{part}/{name}"] = m
+        if "material" in d:
+            arrays[f"p/{part}/material"] = d["material"]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
