@@ -7,16 +7,19 @@ Stages.  ``build_avatar`` is one function; its steps are module-level helpers of
 :mod:`generation.avatar_builder`, so the bench wraps those names with timers for the
 duration of the run and calls the real ``build_avatar`` (no copy of its logic):
 
-=========  ==============================================================
-head       ``head_from_landmarks`` (face surface, skull, UVs, FACS morph targets)
-body       ``part_layout``, ``body_part_geo`` (14 body parts)
-meshes     ``EditableMesh.from_arrays`` (all 15 parts)
-textures   ``head_texture_from_geo``, ``body_texture``, ``EditableImage.from_array``
-rig        ``bone_layout``, ``skin_weights``, ``accessory_layout``, ``rig_attachments``
-morphs     any other helper whose name mentions morph/expression/blendshape
-other      the rest of ``build_avatar`` (decode, checks, description)
-export     ``meshes.export_glb``
-=========  ==============================================================
+==========  =============================================================
+template    ``load_template`` (the cached R15 cut of MakeHuman's body)
+face fit    ``fit_face`` (similarity + ridge least squares over face targets)
+body        ``body_weights``, ``body_offset``, ``assemble`` (15 parts, normals, skin)
+face bake   ``person_mask``, ``bake_head`` (photo into the head UVs, blend)
+hair        ``observe_hair``, ``choose_style``, ``build_hair``
+textures    ``paint_body``, ``EditableImage.from_array``
+meshes      ``EditableMesh.from_arrays`` (15 parts and the hair)
+rig         ``fit_joints_to_regions``, ``rig_attachments``
+scales      ``apply_body_scales``, ``fit_within_bounds``
+other       the rest of ``build_avatar`` (decode, checks, description)
+export      ``meshes.export_glb``
+==========  =============================================================
 
 A helper that is missing (the builder changed) is listed as such and its time lands in
 "other".  The baseline, measured in the same run on the same avatar: trimesh (no rig,
@@ -48,13 +51,16 @@ from meshes.editable_mesh import EditableMesh
 from meshes.gltf import model_to_gltf
 
 STAGES = {
-    "head": ["head_from_landmarks"],
-    "body": ["part_layout", "body_part_geo"],
-    "textures": ["head_texture_from_geo", "body_texture"],
-    "rig": ["bone_layout", "skin_weights", "accessory_layout", "rig_attachments"],
+    "template": ["load_template"],
+    "face fit": ["fit_face"],
+    "body": ["body_weights", "body_offset", "assemble"],
+    "face bake": ["person_mask", "bake_head"],
+    "hair": ["observe_hair", "choose_style", "build_hair"],
+    "textures": ["paint_body"],
+    "rig": ["fit_joints_to_regions", "rig_attachments"],
+    "scales": ["apply_body_scales", "fit_within_bounds"],
 }
-MORPH_WORDS = ("morph", "expression", "blendshape", "blend_shape")
-GOAL_MS, GOAL_BYTES = 400.0, 2 * 1024 * 1024
+GOAL_MS, GOAL_BYTES = 1000.0, 3 * 1024 * 1024
 
 
 @contextlib.contextmanager
@@ -77,10 +83,6 @@ def stage_timers(acc: dict[str, float]):
         return timed
 
     names = {n: s for s, ns in STAGES.items() for n in ns}
-    for n in dir(ab):
-        obj = getattr(ab, n)
-        if callable(obj) and not isinstance(obj, type) and n not in names and any(w in n.lower() for w in MORPH_WORDS):
-            names[n] = "morphs"
     for n, stage in names.items():
         fn = getattr(ab, n, None)
         if fn is None:
@@ -179,7 +181,7 @@ def main() -> None:
     if missing:
         print(f"  builder helpers not found (time counted in 'other'): {', '.join(missing)}")
     print(f"{'stage':<10} {'median ms':>10} {'p95 ms':>9}")
-    order = ["head", "body", "meshes", "textures", "rig", "morphs", "other", "export"]
+    order = [*STAGES, "meshes", "other", "export"]
     for k in order + sorted(set(per_stage) - set(order)):
         if k in per_stage:
             med, p95 = stats(per_stage[k])

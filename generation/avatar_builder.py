@@ -33,13 +33,14 @@ from generation.avatar.rig import attachments as rig_attachments, fit_joints_to_
 from generation.avatar.template import load_template
 from generation.avatar.scales import BodyScales, apply_body_scales, fit_within_bounds
 from generation.clothing_prompt import DEFAULT_CLOTHING, parse_clothing_prompt
+from generation.face import person_mask
 from meshes.avatar import Avatar
 from meshes.editable_image import EditableImage
 from meshes.editable_mesh import EditableMesh
 from meshes.r15 import BODY_PARTS, BONE_HIERARCHY, BONE_INDEX, PART_NAMES
 from schemas.errors import InputRejected, InvalidParams
 
-__all__ = ["build_avatar", "parse_clothing_prompt", "DEFAULT_CLOTHING", "rgb01"]
+__all__ = ["build_avatar", "warm_up", "parse_clothing_prompt", "DEFAULT_CLOTHING", "rgb01"]
 
 
 def rgb01(c) -> np.ndarray:
@@ -84,6 +85,22 @@ def _check_landmarks(lm) -> np.ndarray | None:
 
 
 # --------------------------------------------------------------------------- main entry
+
+
+def warm_up() -> bool:
+    """Load (or make and cache, the first time on a machine: ~2 s) the R15 template and
+    the face shape space, so the first generation is as fast as the rest.  Returns
+    False when MakeHuman's data is not installed (generation will refuse then)."""
+    from generation.avatar.assets import AvatarAssetsMissing
+    from generation.avatar.face_fit import face_sliders, landmark_matrix
+
+    try:
+        landmark_matrix(load_template())
+        face_sliders()
+    except AvatarAssetsMissing:
+        return False
+    return True
+
 
 
 def build_avatar(
@@ -141,8 +158,6 @@ def build_avatar(
     head_tex = None
     observed = None
     if fit is not None:
-        from generation.face import person_mask
-
         person = person_mask(rgb_img)
         B = template.parts["Head"]["B"]
         g = body.parts["Head"]

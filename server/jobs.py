@@ -37,10 +37,11 @@ class GenerationFailed(AcsError):
 
 def _warm_up() -> None:
     """Pool initializer: load the pipelines and face models once per worker process."""
-    import generation.avatar_builder  # noqa: F401
+    import generation.avatar_builder
     import generation.preview
     import meshes  # noqa: F401
 
+    generation.avatar_builder.warm_up()
     # mediapipe's C++ side prints model set-up chatter straight to fd 2; keep it out of the
     # server's output while the models load (later warnings still show).
     saved = os.dup(2)

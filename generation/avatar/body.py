@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from generation.avatar.template import Template
+from meshes.normals import smooth_normals
 from meshes.r15 import PART_NAMES, STUD_IN_METERS
 
-__all__ = ["PartGeo", "BodyGeo", "assemble", "to_model", "MH_TO_STUDS", "R15_BONE_SOURCES", "vertex_normals"]
+__all__ = ["PartGeo", "BodyGeo", "assemble", "to_model", "MH_TO_STUDS", "R15_BONE_SOURCES"]
 
 #: MakeHuman decimetres → studs.
 MH_TO_STUDS = 0.1 / STUD_IN_METERS
@@ -55,15 +56,6 @@ class BodyGeo:
     origin_mh: np.ndarray          # the pelvis joint in MakeHuman coordinates
 
 
-def vertex_normals(pos: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    """Area-weighted vertex normals (n,3), unit (zero rows where unused)."""
-    fn = np.cross(pos[tris[:, 1]] - pos[tris[:, 0]], pos[tris[:, 2]] - pos[tris[:, 0]])
-    vn = np.zeros_like(pos)
-    for k in range(3):
-        np.add.at(vn, tris[:, k], fn)
-    return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
-
-
 def to_model(p: np.ndarray, origin_mh: np.ndarray) -> np.ndarray:
     """MakeHuman decimetres (facing +Z) → model studs (facing −Z), pelvis at the origin."""
     q = (np.asarray(p, np.float64) - origin_mh) * MH_TO_STUDS
@@ -80,7 +72,7 @@ def _part_uvs(uv: np.ndarray) -> np.ndarray:
 def assemble(template: Template, src: np.ndarray) -> BodyGeo:
     """Every part of the body shape ``src`` (N,3 MakeHuman positions)."""
     origin = template.joint_position(src, "pelvis")
-    src_n = vertex_normals(src, template.normal_tris)
+    src_n = smooth_normals(src, template.normal_tris)
     parts: dict[str, PartGeo] = {}
     for part in PART_NAMES:
         d = template.parts[part]

