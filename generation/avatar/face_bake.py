@@ -14,6 +14,11 @@ preview.  A texel takes the photo's colour with weight
   front of the chin is left out.  Feathered.
 * ``facing``: the point faces the camera (the photo says nothing about the sides).
 
+The teeth and tongue take the photo anywhere inside the face outline.  The eyes are
+painted, not projected (the photo's gaze need not point where the head does): an
+iris in the colour measured inside mediapipe's iris landmarks, with a pupil and a
+darker rim, at each eyeball's front pole, on a white sclera.
+
 Elsewhere the texel is skin: the player's albedo, the median of the face's skin
 after the photo's broad shading is evened out (the low-frequency part of CIELAB
 lightness over the face is replaced by its mean, which keeps pores, brows and lips
@@ -63,10 +68,12 @@ def _smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def face_mask(rgb: np.ndarray, lm_px: np.ndarray, person: np.ndarray | None, skin_lab: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """(mask, skin): (H,W) float32 0..1 where the photo shows the face (see module
-    docstring), and (H,W) bool of its skin texels outside the features (brows, eyes,
-    nose, lips), which is where the shading is measured."""
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mask, whole, skin): (H,W) float32 0..1 where the photo shows the face's skin
+    and features (see module docstring); (H,W) float32 0..1 the whole face outline,
+    for the eyes, teeth and tongue (a squint's shadowed lids are not skin-coloured,
+    yet they are what covers the eye); (H,W) bool its skin outside the features
+    (brows, eyes, nose, lips), where the shading is measured."""
     h, w = rgb.shape[:2]
     eye_d = float(np.linalg.norm(lm_px[[362, 263], :2].mean(0) - lm_px[[33, 133], :2].mean(0)))
     oval = lm_px[list(FACE_OVAL), :2]
@@ -86,10 +93,14 @@ def face_mask(rgb: np.ndarray, lm_px: np.ndarray, person: np.ndarray | None, ski
     # small gaps in the skin (wrinkles, freckles, ink lines of a stylised preview) are face too
     keep = cv2.morphologyEx(keep, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8), iterations=max(1, int(eye_d * 0.05)))
     out = keep.astype(np.float32)
+    whole = m.astype(np.float32)
     if person is not None:
-        out *= _smoothstep(person.astype(np.float32), 0.3, 0.7)
+        on_person = _smoothstep(person.astype(np.float32), 0.3, 0.7)
+        out *= on_person
+        whole *= on_person
     sigma = max(1.0, 0.06 * eye_d)
-    return cv2.GaussianBlur(out, (0, 0), sigma) * m, (m & skin_like & ~features).astype(bool)
+    return (cv2.GaussianBlur(out, (0, 0), sigma) * m, cv2.GaussianBlur(whole, (0, 0), sigma),
+            (m & skin_like & ~features).astype(bool))
 
 
 def even_shading(rgb: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
@@ -104,7 +115,9 @@ def even_shading(rgb: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
     den = cv2.GaussianBlur(wgt, (0, 0), scale)
     low = num / np.maximum(den, 1e-3)
     mean = float((L * wgt).sum() / max(wgt.sum(), 1e-6))
-    lab[..., 0] = np.clip(L - (low - mean) * np.clip(den * 4, 0, 1), 0, 255)
+    # at most ±15 (of 255): enough for a key light's falloff, not so much that a shadowed
+    # eye socket is lifted to white
+    lab[..., 0] = np.clip(L - np.clip(low - mean, -15.0, 15.0) * np.clip(den * 4, 0, 1), 0, 255)
     return cv2.cvtColor(lab.astype(np.uint8), cv2.COLOR_Lab2RGB)
 
 
@@ -122,6 +135,51 @@ def skin_albedo(rgb: np.ndarray, lm_px: np.ndarray) -> np.ndarray:
     if not px:
         return np.array([0.8, 0.65, 0.55], np.float32)
     return (np.median(np.concatenate(px), axis=0) / 255.0).astype(np.float32)
+
+
+def iris_colour(rgb: np.ndarray, lm_px: np.ndarray) -> np.ndarray:
+    """Median colour (0..1) inside both irises (mediapipe's refined iris landmarks
+    468-477: a centre and four rim points each), pupil and glints left out."""
+    px = []
+    h, w = rgb.shape[:2]
+    for c, rim in ((468, (469, 470, 471, 472)), (473, (474, 475, 476, 477))):
+        if len(lm_px) <= max(rim):
+            continue
+        r = float(np.linalg.norm(lm_px[list(rim), :2] - lm_px[c, :2], axis=1).mean())
+        yy, xx = np.mgrid[0:h, 0:w]
+        d = np.hypot(xx - lm_px[c, 0], yy - lm_px[c, 1])
+        ring = (d > 0.35 * r) & (d < 0.85 * r)
+        px.append(rgb[ring])
+    px = np.concatenate(px) if px else np.zeros((0, 3), np.uint8)
+    if len(px) < 6:
+        return np.array([0.35, 0.25, 0.18], np.float32)
+    lum = px.astype(np.float32).mean(axis=1)
+    keep = (lum > np.percentile(lum, 15)) & (lum < np.percentile(lum, 85))
+    return (np.median(px[keep] if keep.any() else px, axis=0) / 255.0).astype(np.float32)
+
+
+def _paint_eyes(colours: np.ndarray, eye: np.ndarray, P: np.ndarray, head_mh: np.ndarray, tris: np.ndarray,
+                material: np.ndarray, iris: np.ndarray) -> np.ndarray:
+    """Iris, rim and pupil at each eyeball's front pole (MakeHuman faces +Z; the two
+    eyes are told apart by the sign of x).  ``colours``/``eye``/``P`` are per texel."""
+    out = colours.copy()
+    eye_v = np.unique(tris[material == 1])
+    for side in (-1.0, 1.0):
+        verts = eye_v[np.sign(head_mh[eye_v, 0]) == side]
+        sel = eye & (np.sign(P[:, 0]) == side)
+        if len(verts) == 0 or not sel.any():
+            continue
+        centre = head_mh[verts].mean(axis=0)
+        d = P[sel] - centre
+        cos = d[:, 2] / np.maximum(np.linalg.norm(d, axis=1), 1e-9)
+        c = out[sel]
+        iris_t = np.clip((cos - 0.86) / 0.03, 0.0, 1.0)[:, None]            # soft iris edge
+        c = c * (1 - iris_t) + iris * iris_t
+        rim = np.exp(-((cos - 0.875) / 0.012) ** 2)[:, None]                 # darker limbal ring
+        c = c * (1 - 0.45 * rim)
+        pupil = np.clip((cos - 0.965) / 0.01, 0.0, 1.0)[:, None]
+        out[sel] = c * (1 - pupil) + np.array([0.04, 0.035, 0.03]) * pupil
+    return out
 
 
 def _pyramid_blend(a: np.ndarray, b: np.ndarray, alpha: np.ndarray, levels: int = 5) -> np.ndarray:
@@ -162,7 +220,7 @@ def bake_head(rgb: np.ndarray, landmarks: np.ndarray, fit, head_mh: np.ndarray, 
     eye_d = float(np.linalg.norm(lm_px[[362, 263], :2].mean(0) - lm_px[[33, 133], :2].mean(0)))
     rough = skin_albedo(rgb, lm_px)
     skin_lab = cv2.cvtColor(np.uint8([[np.round(rough * 255)]]), cv2.COLOR_RGB2Lab).reshape(3).astype(np.float32)
-    mask, skin_px = face_mask(rgb, lm_px, person, skin_lab)
+    mask, whole, skin_px = face_mask(rgb, lm_px, person, skin_lab)
     evened = even_shading(rgb, skin_px, scale=max(2.0, 0.6 * eye_d))
     skin = skin_albedo(evened, lm_px)
 
@@ -180,14 +238,23 @@ def bake_head(rgb: np.ndarray, landmarks: np.ndarray, fit, head_mh: np.ndarray, 
     mx[covered], my[covered] = xy[:, 0] - 0.5, xy[:, 1] - 0.5
     photo = cv2.remap(evened.astype(np.float32) / 255.0, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     a_img = cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    a_cov = a_img[covered]
+    if material is not None:  # teeth, tongue: the whole face outline; eyes: painted
+        mat = np.asarray(material)[t]
+        a_whole = cv2.remap(whole, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        a_cov = np.where(mat > 1, a_whole[covered], np.where(mat == 1, 0.0, a_cov))
     alpha = np.zeros((size, size), np.float32)
-    alpha[covered] = a_img[covered] * _smoothstep(facing, 0.3, 0.6)
+    alpha[covered] = a_cov * _smoothstep(facing, 0.3, 0.6)
 
     base = np.empty((size, size, 3), np.float32)
     base[:] = skin
     if material is not None:
         table = np.array([skin, SCLERA, TEETH, TONGUE], np.float32)
-        base[covered] = table[np.asarray(material)[t]]
+        base[covered] = table[mat]
+        eye = mat == 1
+        if eye.any():
+            base[covered] = _paint_eyes(base[covered], eye, P, head_mh, tris, np.asarray(material),
+                                        iris_colour(rgb, lm_px))
         base = dilate_into(base, covered)
     photo = dilate_into(photo, covered & (alpha > 0.02)) if (alpha > 0.02).any() else base
     # the empty texels between UV islands take their nearest island's weight, so the
