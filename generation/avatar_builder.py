@@ -37,6 +37,7 @@ from generation.face import person_mask
 from meshes.avatar import Avatar
 from meshes.editable_image import EditableImage
 from meshes.editable_mesh import EditableMesh
+from meshes.normals import smooth_normals
 from meshes.r15 import BODY_PARTS, BONE_HIERARCHY, BONE_INDEX, PART_NAMES
 from schemas.errors import InputRejected, InvalidParams
 
@@ -77,7 +78,7 @@ def _check_landmarks(lm) -> np.ndarray | None:
     if lm is None:
         return None
     a = np.asarray(lm, dtype=np.float64)
-    if a.ndim != 2 or a.shape[0] < 468 or a.shape[1] != 3:
+    if a.ndim != 2 or a.shape[0] not in (468, 478) or a.shape[1] != 3:
         raise InputRejected(f"landmarks must be (478, 3) face-mesh points, got {a.shape}", code="InvalidLandmarks")
     if not np.isfinite(a).all() or (np.abs(a[:, :2] - 0.5) > 1.0).any():
         raise InputRejected("landmarks must be finite with x, y normalised to the preview", code="InvalidLandmarks")
@@ -90,14 +91,17 @@ def _check_landmarks(lm) -> np.ndarray | None:
 def warm_up() -> bool:
     """Load (or make and cache, the first time on a machine: ~2 s) the R15 template and
     the face shape space, so the first generation is as fast as the rest.  Returns
-    False when MakeHuman's data is not installed (generation will refuse then)."""
-    from generation.avatar.assets import AvatarAssetsMissing
+    False when that fails, e.g. MakeHuman's data is not installed (each generation then
+    refuses with its typed error)."""
+    import logging
+
     from generation.avatar.face_fit import face_sliders, landmark_matrix
 
     try:
         landmark_matrix(load_template())
         face_sliders()
-    except AvatarAssetsMissing:
+    except Exception as e:  # the job reports it with its code; a worker must still start
+        logging.getLogger(__name__).warning("3D avatar data not ready: %s", e)
         return False
     return True
 
@@ -159,9 +163,13 @@ def build_avatar(
     observed = None
     if fit is not None:
         person = person_mask(rgb_img)
+        # the bake projects the head as the face fit saw it (before any body-shape offset,
+        # which may move the whole head); the texture then follows the UVs wherever it goes
         B = template.parts["Head"]["B"]
         g = body.parts["Head"]
-        baked = bake_head(rgb_img, lm, fit, B @ src, g.normals * np.array([-1.0, 1.0, -1.0]), g.triangles, g.uvs,
+        normals = B @ smooth_normals(fit.positions, template.normal_tris)
+        normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+        baked = bake_head(rgb_img, lm, fit, B @ fit.positions, normals, g.triangles, g.uvs,
                           person=person, material=g.material)
         head_tex = baked.texture
         colors["skin"] = baked.skin

@@ -249,15 +249,20 @@ def _check_accessory(avatar: Avatar, part: str) -> list[str]:
     cuv = mesh.corner_uvs()
     if not (np.isfinite(cuv).all() and (cuv >= 0).all() and (cuv <= 1).all()):
         out.append(f"{part} has UVs outside 0..1.")
-    head = next((i for i, b in enumerate(avatar.bones) if b.get("Name") == "Head"), None)
+    head = next((i for i, b in enumerate(avatar.bones) if isinstance(b, dict) and b.get("Name") == "Head"), None)
     j, w = mesh.joints.astype(np.int64), mesh.weights.astype(np.float64)
     if head is None or ((w > 0) & (j != head)).any() or not np.allclose(w.sum(axis=1), 1.0, atol=1e-3):
         out.append(f"{part} must be skinned to the Head bone only.")
     _, att_name = ACCESSORY_PARTS[part]
-    atts = avatar.attachments.get(part, {})
-    mine = atts.get(att_name) if isinstance(atts, dict) else None
-    theirs = avatar.attachments.get("Head", {}).get(att_name)
-    if mine is None or theirs is None or not np.allclose(mine.get("Position"), theirs.get("Position"), atol=1e-4):
+
+    def position(owner: str):
+        atts = avatar.attachments.get(owner)
+        att = atts.get(att_name) if isinstance(atts, dict) else None
+        pos = att.get("Position") if isinstance(att, dict) else None
+        return np.asarray(pos, np.float64) if _is_vec3(pos) else None
+
+    mine, theirs = position(part), position("Head")
+    if mine is None or theirs is None or not np.allclose(mine, theirs, atol=1e-4):
         out.append(f"{part} must hang from the Head's {att_name}.")
     return out
 

@@ -114,6 +114,15 @@ def test_joints_are_blended(avatar):
     assert w.max() == 1.0 and ((w > 0).sum(axis=1) <= 4).all()
 
 
+def test_a_body_word_that_moves_the_head_keeps_the_face_on_it(real_preview, avatar_lm):
+    p = real_preview
+    tall = build_avatar(p.png, landmarks=p.landmarks, skin_rgb=p.skin_rgb, hair_rgb=p.hair_rgb,
+                        text_prompt="red shirt, tall")
+    assert tall.parts["Head"].GetBounds()[1][1] > avatar_lm.parts["Head"].GetBounds()[1][1] + 0.05
+    a, b = (x.images["Head"].pixels[..., :3].astype(np.float64) for x in (tall, avatar_lm))
+    assert np.abs(a - b).mean() < 1.0  # the same face, baked the same way
+
+
 def test_head_texture_comes_from_the_preview_and_landmarks(preview_png, avatar, avatar_lm, real_preview):
     head_plain, head_face = (a.images["Head"].pixels[..., :3].astype(np.float64) for a in (avatar, avatar_lm))
     assert head_plain.shape == head_face.shape == (1024, 1024, 3)
@@ -258,9 +267,18 @@ def test_seams_are_shared_exactly_by_both_parts(avatar):
 SCALE_KW = ("height_scale", "width_scale", "depth_scale", "head_scale", "body_type_scale", "proportion_scale")
 
 
-@pytest.mark.parametrize("scales", [(1.05, 1.3, 1.3, 1.5, 1.0, 0.0), (0.95, 0.75, 0.95, 0.9, 1.0, 0.0),
-                                    (0.95, 0.75, 0.95, 0.9, 0.0, 1.0), (1.0, 1.0, 1.0, 1.3, 0.5, 0.0)])
-def test_scales_resize_the_body_and_stay_valid(preview_png, avatar, scales):
+def _size(a, parts):
+    lo = np.min([a.parts[p].GetBounds()[0] for p in parts], axis=0).astype(np.float64)
+    hi = np.max([a.parts[p].GetBounds()[1] for p in parts], axis=0).astype(np.float64)
+    return hi - lo
+
+
+TORSO = ("UpperTorso", "LowerTorso")
+
+
+@pytest.mark.parametrize("scales", [(1.05, 1.3, 1.3, 1.5, 0.0, 0.0), (0.95, 0.75, 0.95, 0.9, 0.0, 0.0),
+                                    (1.0, 1.0, 1.0, 1.3, 0.0, 1.0)])
+def test_height_width_depth_and_head_scales_mean_what_they_say(preview_png, avatar, scales):
     from schemas.humanoid import validate_humanoid_description
 
     av = build_avatar(preview_png, **dict(zip(SCALE_KW, scales)))
@@ -271,23 +289,30 @@ def test_scales_resize_the_body_and_stay_valid(preview_png, avatar, scales):
     assert validate_humanoid_description(d) == []
     assert av.attachments["LowerTorso"]["RootRigAttachment"]["Position"] == [0.0, 0.0, 0.0]
     assert "FittedToBounds" not in av.metadata  # these scales need no correction
-    h, w, dp, hs, bt, pr = scales
-
-    def size(a, parts):
-        lo = np.min([a.parts[p].GetBounds()[0] for p in parts], axis=0)
-        hi = np.max([a.parts[p].GetBounds()[1] for p in parts], axis=0)
-        return hi - lo
-
-    torso = ("UpperTorso", "LowerTorso")
-    ratio = size(av, torso) / size(avatar, torso)
-    expect = np.array([w * (1 - bt * (0.05 + 0.10 * pr)), h * (1 + 0.1 * bt), dp * (1 - bt * (0.02 + 0.04 * pr))])
-    assert np.allclose(ratio, expect, rtol=1e-4)
-    head_ratio = size(av, ("Head",)) / size(avatar, ("Head",))
-    assert np.allclose(head_ratio, hs * (1 - 0.05 * bt), rtol=1e-4)  # uniform: never stretched
+    h, w, dp, hs, _, _ = scales
+    # BodyTypeScale 0: the torso is stretched by exactly Width / Height / Depth
+    # (ProportionScale alone does nothing, as in Roblox), the head uniformly by HeadScale
+    assert np.allclose(_size(av, TORSO) / _size(avatar, TORSO), [w, h, dp], rtol=1e-4)
+    assert np.allclose(_size(av, ("Head",)) / _size(avatar, ("Head",)), hs, rtol=1e-4)
     # the head still sits on the neck
     neck = av.attachments["Head"]["NeckRigAttachment"]["Position"]
     assert neck == av.attachments["UpperTorso"]["NeckRigAttachment"]["Position"]
     assert np.allclose(neck, next(b["Position"] for b in av.bones if b["Name"] == "Head"))
+
+
+def test_body_type_scale_makes_a_taller_slimmer_body_with_a_smaller_head(preview_png, avatar):
+    rthro = build_avatar(preview_png, body_type_scale=1.0)
+    slender = build_avatar(preview_png, body_type_scale=1.0, proportion_scale=1.0)
+    for av in (rthro, slender):
+        assert validate_full_body(av) == (True, [])
+        t, t0 = _size(av, TORSO), _size(avatar, TORSO)
+        assert t[1] > t0[1] * 1.02 and t[0] < t0[0] * 0.98  # taller, narrower
+        head = _size(av, ("Head",)) / _size(avatar, ("Head",))
+        assert (head < 1.0).all()  # relatively smaller
+    head = _size(rthro, ("Head",)) / _size(avatar, ("Head",))
+    assert np.allclose(head, head[0], rtol=1e-4)  # scaled uniformly, never stretched
+    # ProportionScale adds MakeHuman's ideal proportions: the body changes shape, not just size
+    assert not np.allclose(_size(slender, TORSO), _size(rthro, TORSO), rtol=1e-3)
 
 
 def test_every_scale_extreme_with_any_body_prompt_stays_valid(preview_png):

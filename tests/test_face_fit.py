@@ -95,7 +95,7 @@ def test_fit_is_close_fast_and_bounded(template, faces):
         t0 = time.perf_counter()
         for _ in range(5):
             F.fit_face(lm, template, aspect=aspect)
-        assert (time.perf_counter() - t0) / 5 < 0.1
+        assert (time.perf_counter() - t0) / 5 < 0.5  # ~0.03 s here; loose for a busy CI box
 
 
 def test_different_faces_get_different_shapes(template, faces):

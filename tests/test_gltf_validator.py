@@ -69,6 +69,7 @@ def test_generated_avatars_have_no_validator_errors(tmp_path):
     assert len(set(glbs.values())) == 3, "different photos must give different avatars"
     paths = []
     for name, data in glbs.items():
+        assert len(data) <= 3 * 1024 * 1024, f"{name}: the glb is {len(data):,} bytes, over 3 MiB"
         p = tmp_path / f"{name}.glb"
         p.write_bytes(data)
         paths.append(p)

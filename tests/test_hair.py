@@ -12,9 +12,10 @@ from PIL import Image
 from skimage import data as skdata
 
 from generation.avatar.hair import (
-    STYLES, FACE_OVAL, HairSpec, build_hair, choose_style, head_frame, observe_hair, parse_hair_prompt,
+    STYLES, HairSpec, build_hair, choose_style, head_frame, observe_hair, parse_hair_prompt,
 )
 from generation.avatar_builder import build_avatar
+from generation.edits import FACE_OVAL
 from generation.face import person_mask
 from generation.preview import make_preview
 from meshes.validation import watertight_problem
@@ -113,7 +114,7 @@ def test_builds_are_deterministic_and_fast(head):
         t = time.perf_counter()
         build_hair(_spec(st), P, T)
         times.append(time.perf_counter() - t)
-    assert np.median(times) < 0.15, times
+    assert np.median(times) < 0.5, times  # ~0.05 s here; loose for a busy CI box (bench: bench/avatar.py)
 
 
 def test_long_hair_is_longer_than_a_bob_and_the_bun_adds_a_piece(head):

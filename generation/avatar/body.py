@@ -53,7 +53,6 @@ class PartGeo:
 class BodyGeo:
     parts: dict[str, PartGeo]
     bones: dict[str, np.ndarray]   # R15 bone → (3,) model studs
-    origin_mh: np.ndarray          # the pelvis joint in MakeHuman coordinates
 
 
 def to_model(p: np.ndarray, origin_mh: np.ndarray) -> np.ndarray:
@@ -85,4 +84,4 @@ def assemble(template: Template, src: np.ndarray) -> BodyGeo:
     bones = {b: to_model(template.joint_position(src, mh), origin) for b, mh in R15_BONE_SOURCES.items()}
     for b in ("Root", "HumanoidRootNode", "LowerTorso"):
         bones[b] = np.zeros(3)
-    return BodyGeo(parts, bones, origin)
+    return BodyGeo(parts, bones)

@@ -14,7 +14,7 @@ heavy, heavyset, chubby, curvy, stocky, plus-size,      heavy (1.0)
 plump, round, big
 muscular, strong, buff, brawny                         muscular (1.0)
 athletic                                               muscular (0.7), slim (0.4)
-tall                                                   tall (0.2: +5 cm)
+tall                                                   tall (0.07: about +5 cm)
 =====================================================  ==========================
 
 ``ProportionScale`` (weighted by ``BodyTypeScale``, as Roblox applies it only to
@@ -36,7 +36,7 @@ BODY_WORDS: dict[str, dict[str, float]] = {
                                    "round", "big")},
     **{w: {"muscular": 1.0} for w in ("muscular", "strong", "buff", "brawny")},
     "athletic": {"muscular": 0.7, "slim": 0.4},
-    "tall": {"tall": 0.2},
+    "tall": {"tall": 0.07},
 }
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)?")
 

@@ -35,9 +35,6 @@ class Soup:
     uvs: np.ndarray
     label: np.ndarray
 
-    def positions(self, src: np.ndarray) -> np.ndarray:
-        return np.array([w @ src[i] for i, w in self.rows])
-
 
 def cut_by_joints(
     src_pos: np.ndarray,

@@ -146,10 +146,14 @@ def iris_colour(rgb: np.ndarray, lm_px: np.ndarray) -> np.ndarray:
         if len(lm_px) <= max(rim):
             continue
         r = float(np.linalg.norm(lm_px[list(rim), :2] - lm_px[c, :2], axis=1).mean())
-        yy, xx = np.mgrid[0:h, 0:w]
+        x0, y0 = int(max(0, lm_px[c, 0] - r - 1)), int(max(0, lm_px[c, 1] - r - 1))
+        x1, y1 = int(min(w, lm_px[c, 0] + r + 2)), int(min(h, lm_px[c, 1] + r + 2))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1]
         d = np.hypot(xx - lm_px[c, 0], yy - lm_px[c, 1])
         ring = (d > 0.35 * r) & (d < 0.85 * r)
-        px.append(rgb[ring])
+        px.append(rgb[y0:y1, x0:x1][ring])
     px = np.concatenate(px) if px else np.zeros((0, 3), np.uint8)
     if len(px) < 6:
         return np.array([0.35, 0.25, 0.18], np.float32)

@@ -12,7 +12,8 @@ files are one *slider* ``w ∈ [-1, 1]`` named ``"<group>/<stem>-<neg>|<pos>"``
 (e.g. ``"nose/nose-scale-vert-decr|incr"``): ``w > 0`` applies the ``<pos>`` file
 with weight ``w``, ``w < 0`` the ``<neg>`` file with weight ``-w`` -- exactly
 MakeHuman's modifier semantics.  Files without an opposite (``head-oval``,
-``chin-triangle``, ...) are sliders with ``w ∈ [0, 1]``.  119 sliders in all.
+``chin-triangle``, ...) are sliders with ``w ∈ [0, 1]``.  119 shape sliders, plus
+the 10 expression units of :data:`EXPRESSION_UNITS` (``w ∈ [0, 1]``).
 
 Fit: landmarks go to a right-handed frame in preview pixels at 512 px (x right,
 y up = -y_img, z toward the camera = -z_mp) and the fit alternates
@@ -28,7 +29,7 @@ y up = -y_img, z toward the camera = -z_mp) and the fit alternates
 
 Four rounds.  After the first call (target parse ~0.3 s, or a load of the on-disk
 cache next to the template's, :func:`generation.avatar.template.cache_path`) one
-fit takes a few milliseconds.
+fit takes 20-30 ms on 2 cores.
 
 Coordinates of the result are MakeHuman's (decimetres, +Y up, facing +Z).
 """
@@ -46,7 +47,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from generation.avatar import assets as A
-from generation.avatar.template import Template, cache_path, load_template
+from generation.avatar.template import LANDMARK_TABLE, Template, cache_path, load_template
 
 __all__ = ["FaceFit", "FaceSliders", "fit_face", "face_sliders", "slider_targets", "landmark_matrix", "FIT_LANDMARKS",
            "FACE_GROUPS", "LANDMARK_TABLE"]
@@ -61,7 +62,6 @@ _OPPOSITES = (("decr", "incr"), ("down", "up"), ("in", "out"), ("backward", "for
               ("compress", "uncompress"), ("concave", "convex"))
 
 #: The committed landmark → base-mesh table.
-LANDMARK_TABLE = Path(__file__).resolve().parents[1] / "data" / "mh_face_landmarks.npz"
 #: Landmarks fitted: the 468 mesh points (the 10 iris points follow the gaze).
 FIT_LANDMARKS = np.arange(468)
 
@@ -175,11 +175,14 @@ def _load_files(root: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarr
     path = _targets_cache()
     if path.is_file():
         try:
-            z = np.load(path)
-            return [str(s) for s in z["files"]], z["offsets"], z["idx"], z["deltas"]
+            with np.load(path) as z:
+                return [str(s) for s in z["files"]], z["offsets"], z["idx"], z["deltas"]
         except Exception:  # a damaged cache is rebuilt below
             pass
-    files, off, idx, dl = _parse(root)
+    try:
+        files, off, idx, dl = _parse(root)
+    except (OSError, ValueError) as e:  # a damaged or partial install
+        raise A.AvatarAssetsMissing(f"reading MakeHuman's face targets failed: {e}") from e
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -233,8 +236,8 @@ def _template_data(template: Template):
         if hit is not None and hit[0] is template:
             return hit
     s = face_sliders()
-    z = np.load(LANDMARK_TABLE)
-    tri, bary = z["tri"].astype(np.int64), z["bary"].astype(np.float64)
+    with np.load(LANDMARK_TABLE) as z:
+        tri, bary = z["tri"].astype(np.int64), z["bary"].astype(np.float64)
     n = len(template.base)
     corners = template.body_tris[tri]
     Bl = sp.csr_matrix((bary.ravel(), (np.repeat(np.arange(len(tri)), 3), corners.ravel())), shape=(len(tri), n))

@@ -3,7 +3,7 @@ and build it as a closed, textured accessory mesh around the avatar's own skull.
 
 Three steps, each usable on its own:
 
-* :func:`observe_hair` measures the hair in the 800² preview: hair pixels are person
+* :func:`observe_hair` measures the hair in the square preview: hair pixels are person
   pixels (mediapipe selfie mask) outside the face oval (FaceMesh ``FACE_OVAL``) that
   are not skin-coloured (CIELAB distance to the cheeks' median) and lie close to the
   hair colour seeded above the forehead or beside the temples, kept only where they
@@ -50,6 +50,8 @@ import cv2
 import numpy as np
 import scipy.fft as sp_fft
 
+from generation.edits import FACE_OVAL
+
 __all__ = ["HairObservation", "HairSpec", "HairMesh", "STYLES", "HAIR_COLOURS", "MAX_TRIANGLES",
            "observe_hair", "choose_style", "parse_hair_prompt", "build_hair", "head_frame"]
 
@@ -71,9 +73,7 @@ HAIR_COLOURS: dict[str, tuple[int, int, int]] = {
 }
 _DEFAULT_COLOUR = (60, 40, 30)
 
-# MediaPipe FaceMesh indices.
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
-             176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+# MediaPipe FaceMesh indices (the face oval is generation.edits.FACE_OVAL).
 _CHEEKS = (50, 101, 205, 280, 330, 425, 118, 347)
 _BROWS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
 _TOP, _CHIN, _LEFT, _RIGHT, _SUBNASALE = 10, 152, 234, 454, 2
@@ -252,9 +252,6 @@ def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | No
         under = _under_hat_hair(rgb, lab, person, face_tight, u, v, skin_lab, skin_chrom, top_lab, fw)
         if under is not None:
             hair |= under
-
-    def rows(mask: np.ndarray, v0: float, v1: float, step: float = 0.02):
-        return [(mask & (v > a) & (v <= a + step)) for a in np.arange(v0, v1, step)]
 
     # Top height: highest hair above landmark 10 in the central columns.
     centre_hair = hair & (np.abs(u) < 0.25) & (v > 0)
@@ -999,7 +996,6 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
         sel = (d < np.pi / 8 + 0.3) | (rho_min < 0.05) | (span > 1.0)
         r[cols] = _scalp_radii(P, up[sel], C, D[cols].reshape(-1, 3)).reshape(per, _NPHI)
     # Misses (below the neck) continue the last hit.
-    r = np.where(np.isnan(r), np.nan, r)
     for k in range(1, _NPHI):
         r[:, k] = np.where(np.isnan(r[:, k]), r[:, k - 1], r[:, k])
     r[:, 0] = np.nanmean(r[:, 0])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["rasterize_uv", "interpolate", "dilate_into"]
+__all__ = ["rasterize_uv", "dilate_into"]
 
 
 def rasterize_uv(uv: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -40,17 +40,6 @@ def rasterize_uv(uv: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.
     bary = np.zeros((h, w, 3), np.float32)
     bary[yy, xx] = bc
     return ids, bary
-
-
-def interpolate(ids: np.ndarray, bary: np.ndarray, tris: np.ndarray, values: np.ndarray,
-                fill: float = 0.0) -> np.ndarray:
-    """Per-texel ``values`` (n,k) of the vertices, interpolated over ``tris`` → (h,w,k)."""
-    h, w = ids.shape
-    out = np.full((h, w, values.shape[1]), fill, np.float32)
-    m = ids >= 0
-    t = tris[ids[m]]
-    out[m] = np.einsum("nk,nkd->nd", bary[m], values[t])
-    return out
 
 
 def dilate_into(img: np.ndarray, covered: np.ndarray) -> np.ndarray:

@@ -132,8 +132,9 @@ def fit_within_bounds(avatar, margin: float = 0.005) -> np.ndarray:
     """Keep every body-part asset inside Roblox's ProportionsNormal sizes.
 
     Extreme scales combined with a tall, heavy or slim prompt can pass a bound by a
-    few per cent: an axis that is too small somewhere is stretched just enough, then,
-    if anything is too large, the body (not the head) shrinks uniformly just enough.
+    few per cent: if anything is too large, the body (not the head) shrinks uniformly
+    just enough; then an axis that is too small somewhere is stretched just enough,
+    unless that would push another part past its maximum.
     Returns the per-axis factor applied (ones when nothing was needed)."""
     from meshes.r15 import ASSET_TYPE_OF_BODY_PART, BODY_PARTS
     from meshes.validation import SCALE_TYPE, GetValidationRules

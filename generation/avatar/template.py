@@ -41,6 +41,8 @@ from meshes.r15 import BONE_INDEX, PART_NAMES
 
 __all__ = ["Template", "load_template", "cache_path", "MH_TO_R15", "PART_BUDGET", "R15_JOINTS", "TEMPLATE_VERSION"]
 
+#: mediapipe landmark ↔ base-mesh table (tools/derive_face_landmarks.py); part of the cache key.
+LANDMARK_TABLE = Path(__file__).resolve().parents[1] / "data" / "mh_face_landmarks.npz"
 #: Bump when what the cache holds changes.
 TEMPLATE_VERSION = 10
 
@@ -304,7 +306,7 @@ def build_template() -> Template:
         lp = P_all[used]
         luv = soup.uvs[ti]
         rows = [all_rows[u] for u in used]
-        parts[part] = _decimate_part(part, lp, lt, luv, rows, PART_BUDGET[part], pyfqmr)
+        parts[part] = _decimate_part(lp, lt, luv, rows, PART_BUDGET[part], pyfqmr)
     face_front = _front_face_uvs(parts["Head"], base, tris)
     _add_mouth_and_eyes(parts["Head"], obj, base, pyfqmr)
     for part, d in parts.items():
@@ -356,7 +358,7 @@ def _add_mouth_and_eyes(head: dict, obj, base: np.ndarray, pyfqmr) -> None:
         lt = inv.reshape(-1, 3)
         rows = [(np.array([v]), np.array([1.0])) for v in used]
         budget = TONGUE_BUDGET if group == "helper-tongue" else len(lt) + 64
-        d = _decimate_part(group, base[used], lt, uvs, rows, budget, pyfqmr)
+        d = _decimate_part(base[used], lt, uvs, rows, budget, pyfqmr)
         off = len(head["rows"])
         head["rows"] += d["rows"]
         head["tris"] = np.vstack([head["tris"], d["tris"] + off])
@@ -382,9 +384,9 @@ def _front_face_uvs(head: dict, base: np.ndarray, body_tris: np.ndarray) -> np.n
 
     from generation.edits import FACE_OVAL
 
-    table = np.load(Path(__file__).resolve().parents[1] / "data" / "mh_face_landmarks.npz")
-    corners = base[body_tris[table["tri"]]]                         # (478,3,3)
-    lm = np.einsum("nk,nkd->nd", table["bary"].astype(np.float64), corners)
+    with np.load(LANDMARK_TABLE) as table:
+        tri, bary = table["tri"], table["bary"].astype(np.float64)
+    lm = np.einsum("nk,nkd->nd", bary, base[body_tris[tri]])
     oval = lm[list(FACE_OVAL), :2]
     c = oval.mean(axis=0)
     oval = c + (oval - c) * 1.08
@@ -493,7 +495,7 @@ def _expression_deltas(root: Path, base: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _decimate_part(part, pos, tris, uvs, rows, budget, pyfqmr) -> dict:
+def _decimate_part(pos, tris, uvs, rows, budget, pyfqmr) -> dict:
     loops = boundary_loops(tris)
     cap_tris = sum(len(lp) for lp in loops)
     target = max(budget - cap_tris, 64)
@@ -638,7 +640,8 @@ def cache_path() -> Path:
     installed package data only, so every data dir and worker on a machine shares it."""
     env = os.environ.get("ACS_CACHE_DIR")
     folder = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "acs"
-    key = hashlib.sha256(f"{A.ANNY_VERSION}:{TEMPLATE_VERSION}".encode()).hexdigest()[:12]
+    table = LANDMARK_TABLE.read_bytes() if LANDMARK_TABLE.is_file() else b""
+    key = hashlib.sha256(f"{A.ANNY_VERSION}:{TEMPLATE_VERSION}:".encode() + table).hexdigest()[:12]
     return folder / f"makehuman-r15-{key}.npz"
 
 
@@ -669,12 +672,16 @@ def _save(t: Template, path: Path) -> None:
 
 
 def _load(path: Path) -> Template:
-    z = np.load(path)
+    with np.load(path) as z:
+        return _from_arrays({k: z[k] for k in z.files})
+
+
+def _from_arrays(z: dict) -> Template:
     base = z["base"]
     mh_joints = {}
     body_deltas = {}
     parts: dict[str, dict] = {p: {"morphs": {}} for p in PART_NAMES}
-    for key in z.files:
+    for key in z:
         kind, *rest = key.split("/")
         if kind == "j":
             mh_joints.setdefault(rest[0], [None, None])[0 if rest[1] == "h" else 1] = z[key]
@@ -705,7 +712,10 @@ def load_template() -> Template:
                 return _loaded
             except Exception:
                 path.unlink(missing_ok=True)
-        t = build_template()
+        try:
+            t = build_template()
+        except (OSError, KeyError, ValueError) as e:  # a damaged or partial install
+            raise A.AvatarAssetsMissing(f"reading MakeHuman's data failed: {e}") from e
         try:
             _save(t, path)
         except OSError:
