@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from generation.avatar.raster import dilate_into, rasterize_uv
+from generation.avatar.raster import dilate_into, nearest_covered, rasterize_uv
 from generation.edits import FACE_OVAL
 
 __all__ = ["FaceBake", "bake_head", "even_shading", "face_mask", "skin_albedo"]
@@ -111,8 +111,16 @@ def even_shading(rgb: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
     L = lab[..., 0]
     wgt = mask.astype(np.float32)
-    num = cv2.GaussianBlur(L * wgt, (0, 0), scale)
-    den = cv2.GaussianBlur(wgt, (0, 0), scale)
+    # the low-pass at a quarter of the size (a wide Gaussian loses nothing there), then back up
+    h, w = L.shape
+    k = 4 if scale >= 8 else 1
+    small = (max(1, w // k), max(1, h // k))
+
+    def low_pass(img):
+        s_ = cv2.GaussianBlur(cv2.resize(img, small, interpolation=cv2.INTER_AREA), (0, 0), scale / k)
+        return cv2.resize(s_, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    num, den = low_pass(L * wgt), low_pass(wgt)
     low = num / np.maximum(den, 1e-3)
     mean = float((L * wgt).sum() / max(wgt.sum(), 1e-6))
     # at most ±15 (of 255): enough for a key light's falloff, not so much that a shadowed
@@ -230,11 +238,13 @@ def bake_head(rgb: np.ndarray, landmarks: np.ndarray, fit, head_mh: np.ndarray, 
 
     ids, bary = rasterize_uv(uvs, (size, size))
     covered = ids >= 0
+    nearest = nearest_covered(covered)
     t = ids[covered]
     b = bary[covered]
-    P = np.einsum("nk,nkd->nd", b, head_mh[tris[t]])
-    N = np.einsum("nk,nkd->nd", b, normals_mh[tris[t]])
-    N /= np.maximum(np.linalg.norm(N, axis=1, keepdims=True), 1e-9)
+    P = np.einsum("nk,nkd->nd", b, head_mh.astype(np.float32)[tris[t]])
+    tri_n = normals_mh[tris].mean(axis=1)  # per triangle: the facing weight is blurred by the blend anyway
+    tri_n /= np.maximum(np.linalg.norm(tri_n, axis=1, keepdims=True), 1e-9)
+    N = tri_n.astype(np.float32)[t]
     xy = fit.project_points(P) * [w, h]
     facing = (N @ np.asarray(fit.rotation).T)[:, 2]
     mx = np.zeros((size, size), np.float32)
@@ -259,12 +269,17 @@ def bake_head(rgb: np.ndarray, landmarks: np.ndarray, fit, head_mh: np.ndarray, 
         if eye.any():
             base[covered] = _paint_eyes(base[covered], eye, P, head_mh, tris, np.asarray(material),
                                         iris_colour(rgb, lm_px))
-        base = dilate_into(base, covered)
+        base = dilate_into(base, covered, nearest)
     photo = dilate_into(photo, covered & (alpha > 0.02)) if (alpha > 0.02).any() else base
     # the empty texels between UV islands take their nearest island's weight, so the
     # coarse pyramid levels of a small island (an eye, the teeth) are not pulled to 0
-    alpha = dilate_into(alpha[..., None], covered)[..., 0]
+    alpha = dilate_into(alpha[..., None], covered, nearest)[..., 0]
+    # every input is already filled past the islands, so the blend is too; its coarse
+    # levels reach across the atlas, so texels far (in the texture) from any photo
+    # texel keep the plain base: no face colour leaks onto a neighbouring island
     out = _pyramid_blend(base, photo.astype(np.float32), alpha)
-    out = dilate_into(np.clip(out, 0, 1), covered)
+    far = cv2.distanceTransform((alpha <= 0.02).astype(np.uint8), cv2.DIST_L2, 3)
+    reach = np.clip(1.0 - far / (0.03 * size), 0.0, 1.0)[..., None]
+    out = np.clip(base + (out - base) * reach, 0, 1)
     return FaceBake(texture=out, skin=skin, alpha=alpha,
                     coverage=float((alpha[covered] > 0.5).sum() / max(covered.sum(), 1)))

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from generation.avatar.body import BodyGeo
-from generation.avatar.raster import dilate_into, rasterize_uv
+from generation.avatar.raster import dilate_into, nearest_covered, rasterize_uv
 
 __all__ = ["TEXTURE_SIZE", "paint_body", "region_masks"]
 
@@ -68,6 +68,7 @@ def paint_body(part: str, body: BodyGeo, colors: dict[str, np.ndarray]) -> tuple
     s = TEXTURE_SIZE[part]
     ids, bary = rasterize_uv(g.uvs, (s, s))
     covered = ids >= 0
+    nearest = nearest_covered(covered)
     tri_pos = g.positions[g.triangles]              # (m,3,3) corner positions
     P = np.zeros((s, s, 3), np.float32)
     P[covered] = np.einsum("nk,nkd->nd", bary[covered], tri_pos[ids[covered]])
@@ -82,10 +83,10 @@ def paint_body(part: str, body: BodyGeo, colors: dict[str, np.ndarray]) -> tuple
     for i, name in enumerate(("shirt", "pants", "shoes"), start=1):
         label[masks[name] & covered] = i
     # a hem is where two covered texels of different regions meet (not a UV island's rim)
-    lab = dilate_into(label[..., None], covered)[..., 0].astype(np.uint8)
+    lab = dilate_into(label[..., None], covered, nearest)[..., 0].astype(np.uint8)
     edge = (cv2.morphologyEx(lab, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0) & covered
     edge = cv2.GaussianBlur(edge.astype(np.float32), (0, 0), 1.2)
     tex *= (1.0 - 0.25 * np.clip(edge * 2, 0, 1))[..., None]
     tex *= np.where(label > 0, _grain((s, s), 7, 0.04), _grain((s, s), 11, 0.015))[..., None]
-    tex = dilate_into(np.clip(tex, 0, 1), covered)
+    tex = dilate_into(np.clip(tex, 0, 1), covered, nearest)
     return tex, covered

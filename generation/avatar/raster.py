@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["rasterize_uv", "dilate_into"]
+__all__ = ["rasterize_uv", "nearest_covered", "dilate_into"]
 
 
 def rasterize_uv(uv: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -28,8 +28,9 @@ def rasterize_uv(uv: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.
         cv2.fillPoly(ids, [pts[i]], int(i), lineType=cv2.LINE_8, shift=4)
     yy, xx = np.nonzero(ids >= 0)
     t = ids[yy, xx]
-    p = np.stack([xx + 0.5, yy + 0.5], axis=1)
-    a, b, c = px[t, 0], px[t, 1], px[t, 2]
+    p = np.stack([xx + 0.5, yy + 0.5], axis=1).astype(np.float32)
+    pxf = px.astype(np.float32)
+    a, b, c = pxf[t, 0], pxf[t, 1], pxf[t, 2]
     v0, v1, v2 = b - a, c - a, p - a
     den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
     den = np.where(np.abs(den) < 1e-12, 1e-12, den)
@@ -42,15 +43,23 @@ def rasterize_uv(uv: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.
     return ids, bary
 
 
-def dilate_into(img: np.ndarray, covered: np.ndarray) -> np.ndarray:
-    """``img`` (h,w,c) with every texel outside ``covered`` set to the nearest covered
-    texel's value (one OpenCV distance transform with pixel labels)."""
-    if covered.all() or not covered.any():
-        return img.astype(np.float32)
+def nearest_covered(covered: np.ndarray) -> np.ndarray:
+    """(h,w) flat index of the nearest covered texel for every texel (one OpenCV
+    distance transform with pixel labels); reuse it for every image on that coverage."""
     _, labels = cv2.distanceTransformWithLabels((~covered).astype(np.uint8), cv2.DIST_L2, 3,
                                                 labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(covered)          # labels number the covered texels in scan order
+    flat = np.flatnonzero(covered.reshape(-1))   # labels number the covered texels in scan order
+    return flat[labels - 1]
+
+
+def dilate_into(img: np.ndarray, covered: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray:
+    """``img`` (h,w,c) with every texel outside ``covered`` set to the nearest covered
+    texel's value; ``nearest`` is :func:`nearest_covered` of ``covered`` when at hand."""
     src = img.astype(np.float32)
-    out = src[ys, xs][labels - 1]
+    if covered.all() or not covered.any():
+        return src
+    if nearest is None:
+        nearest = nearest_covered(covered)
+    out = src.reshape(-1, src.shape[-1])[nearest.reshape(-1)].reshape(src.shape)
     out[covered] = src[covered]
     return out
