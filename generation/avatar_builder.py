@@ -12,8 +12,10 @@ linear maps: body-type targets and the face fit on the source mesh, then every p
 through its combination matrix (:mod:`generation.avatar.body`), so it takes well
 under a second.
 
-Texturing (:mod:`generation.avatar.paint`): skin in the player's measured tone,
-a short-sleeved shirt, trousers and shoes in the photo's or the prompt's colours.
+Texturing: the preview baked into the face (:mod:`generation.avatar.face_bake`),
+skin in the player's measured albedo, a short-sleeved shirt (in the colour the photo
+shows below the chin), trousers and shoes (:mod:`generation.avatar.paint`); colour
+words of the prompt win.  Hair: :mod:`generation.avatar.hair`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from generation.avatar.body_shape import body_offset, body_weights
 from generation.avatar.face_bake import bake_head
 from generation.avatar.face_fit import fit_face
 from generation.avatar.hair import build_hair, choose_style, observe_hair
-from generation.avatar.paint import paint_body
+from generation.avatar.paint import paint_body, shirt_colour
 from generation.avatar.rig import attachments as rig_attachments, fit_joints_to_regions
 from generation.avatar.template import load_template
 from generation.avatar.scales import BodyScales, apply_body_scales, fit_within_bounds
@@ -174,6 +176,10 @@ def build_avatar(
         head_tex = baked.texture
         colors["skin"] = baked.skin
         observed = observe_hair(rgb_img, lm, person)
+        seen = shirt_colour(rgb_img, lm, person, baked.skin)
+        if seen is not None and "shirt" not in prompt:
+            clothing["shirt"] = seen
+            colors["shirt"] = rgb01(seen)
     hair_spec = choose_style(observed, text_prompt, hair_t)
     hair = build_hair(hair_spec, body.parts["Head"].positions, body.parts["Head"].triangles)
 

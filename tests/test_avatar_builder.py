@@ -419,3 +419,21 @@ def test_dark_skin_keeps_its_tone_without_a_grey_cast():
     assert skin_lab[0] < 50, skin_lab                            # dark
     assert np.hypot(skin_lab[1], skin_lab[2]) > 12, skin_lab     # not grey
     assert validate_full_body(av) == (True, [])
+
+
+def test_shirt_takes_the_colour_the_photo_shows_below_the_chin(real_preview):
+    p = real_preview
+    rgb = np.asarray(Image.open(io.BytesIO(p.png)).convert("RGB")).copy()
+    h, w = rgb.shape[:2]
+    chin_y = int(p.landmarks[152, 1] * h)
+    rgb[chin_y + int(0.08 * h):, :] = (40, 150, 70)  # a green top
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    kw = dict(landmarks=p.landmarks, skin_rgb=p.skin_rgb, hair_rgb=p.hair_rgb)
+    green = build_avatar(buf.getvalue(), **kw)
+    shirt = np.asarray(green.metadata["ClothingColors"]["shirt"]) * 255
+    assert np.abs(shirt - (40, 150, 70)).max() < 20, shirt
+    # the prompt wins over the photo; the skin is never the shirt's colour
+    red = build_avatar(buf.getvalue(), text_prompt="red shirt", **kw)
+    assert red.metadata["ClothingColors"]["shirt"][0] > 0.6
+    assert np.abs(np.asarray(red.description["HeadColor"]) * 255 - (40, 150, 70)).max() > 40

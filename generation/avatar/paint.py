@@ -19,7 +19,7 @@ import numpy as np
 from generation.avatar.body import BodyGeo
 from generation.avatar.raster import dilate_into, nearest_covered, rasterize_uv
 
-__all__ = ["TEXTURE_SIZE", "paint_body", "region_masks"]
+__all__ = ["TEXTURE_SIZE", "paint_body", "region_masks", "shirt_colour"]
 
 #: Texture edge per part (px).
 TEXTURE_SIZE: dict[str, int] = {"Head": 1024, "UpperTorso": 512, "LowerTorso": 256}
@@ -49,6 +49,35 @@ def region_masks(part: str, p: np.ndarray, body: BodyGeo) -> dict[str, np.ndarra
     if part.endswith("Foot"):
         return {"shirt": false, "pants": false, "shoes": ~false}
     return {"shirt": false, "pants": false, "shoes": false}
+
+
+def shirt_colour(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray,
+                 skin: np.ndarray) -> tuple[int, int, int] | None:
+    """The colour of the top the photo shows below the chin, or None when too little
+    of it is visible.
+
+    Pixels from 0.35 to 1.2 face heights below the chin (landmark 152), within 1.6
+    face widths of it, on the person (mask > 0.5) and not skin-coloured (CIELAB
+    distance to ``skin`` 0..1 over 25); the robust median of them when they cover a
+    tenth of that band."""
+    h, w = rgb.shape[:2]
+    lm = np.asarray(landmarks, np.float64)[:, :2] * [w, h]
+    face_h = float(np.linalg.norm(lm[152] - lm[10]))
+    face_w = float(np.linalg.norm(lm[454] - lm[234]))
+    x0, x1 = int(max(0, lm[152, 0] - 1.6 * face_w)), int(min(w, lm[152, 0] + 1.6 * face_w))
+    y0, y1 = int(max(0, lm[152, 1] + 0.35 * face_h)), int(min(h, lm[152, 1] + 1.2 * face_h))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    band = rgb[y0:y1, x0:x1]
+    lab = cv2.cvtColor(band, cv2.COLOR_RGB2Lab).astype(np.float32)
+    skin_lab = cv2.cvtColor(np.uint8([[np.round(np.asarray(skin) * 255)]]), cv2.COLOR_RGB2Lab)
+    cloth = (person[y0:y1, x0:x1] > 0.5) & (np.linalg.norm(lab - skin_lab.reshape(3).astype(np.float32), axis=2) > 25)
+    if cloth.sum() < 0.1 * cloth.size:
+        return None
+    px = band[cloth].astype(np.float32)
+    lum = px.mean(axis=1)
+    keep = (lum >= np.percentile(lum, 10)) & (lum <= np.percentile(lum, 90))
+    return tuple(int(c) for c in np.median(px[keep], axis=0))
 
 
 @functools.lru_cache(maxsize=16)
