@@ -21,6 +21,14 @@ on the nearest source triangle (:func:`_transfer`).
 
 Cuts: see :mod:`generation.avatar.cut`.  Caps: every seam loop is closed by a fan
 around its centroid (hidden inside the joint) so each part is watertight.
+
+The Head also gets MakeHuman's eyeballs, teeth and tongue as closed components (a
+``material`` per triangle tells the texture baker what they are), FACS morph targets
+from ``faceunits01`` (``morphs``), and its UV layout a front-face island made by an
+orthographic front projection.  Each part's UV islands are repacked to fill its own
+texture (:func:`pack_islands`), the face, eyes and teeth at a higher density.  The
+template also keeps gender-neutral body-shape directions (``body_deltas``, see
+:mod:`generation.avatar.body_shape`).
 """
 
 from __future__ import annotations
