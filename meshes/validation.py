@@ -245,7 +245,8 @@ def _check_accessory(avatar: Avatar, part: str) -> list[str]:
     if img is None:
         out.append(f"{part} has no texture.")
     elif max(img.Size) > MAX_IMAGE_SIZE:
-        out.append(f"{part}'s texture is {img.Size[0]}x{img.Size[1]}; the maximum is {MAX_IMAGE_SIZE}x{MAX_IMAGE_SIZE}.")
+        out.append(f"{part}'s texture is {img.Size[0]}x{img.Size[1]}; "
+                   f"the maximum is {MAX_IMAGE_SIZE}x{MAX_IMAGE_SIZE}.")
     cuv = mesh.corner_uvs()
     if not (np.isfinite(cuv).all() and (cuv >= 0).all() and (cuv <= 1).all()):
         out.append(f"{part} has UVs outside 0..1.")

@@ -80,7 +80,8 @@ def assemble(template: Template, src: np.ndarray) -> BodyGeo:
         n = (B @ src_n) * np.array([-1.0, 1.0, -1.0])
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
         morphs = {k: v * (MH_TO_STUDS * np.array([-1.0, 1.0, -1.0])) for k, v in d.get("morphs", {}).items()}
-        parts[part] = PartGeo(pos, d["tris"], n, _part_uvs(d["uvs"]), d["joints"], d["weights"], morphs, d.get("material"))
+        parts[part] = PartGeo(pos, d["tris"], n, _part_uvs(d["uvs"]), d["joints"], d["weights"], morphs,
+                              d.get("material"))
     bones = {b: to_model(template.joint_position(src, mh), origin) for b, mh in R15_BONE_SOURCES.items()}
     for b in ("Root", "HumanoidRootNode", "LowerTorso"):
         bones[b] = np.zeros(3)

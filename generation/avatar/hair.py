@@ -28,8 +28,10 @@ Three steps, each usable on its own:
   the front (forehead, receding temples, sideburn, above the ear, nape); hanging
   styles leave the scalp at its widest point and fall straight (with a slight flare)
   to their length, leaving the face open; crown lift and side fullness round the
-  silhouette off, per-column lock jitter makes fringes and tips uneven, bobs swell and
-  turn under, curly hair swells into a round cloud with a cellular curl texture.  Outer and inner sheets on the same
+  silhouette off, per-column lock jitter makes fringes (arched, rounding into the
+  temples) and tips pointed and uneven, shells thin out towards the hairline and
+  hanging tips taper to almost nothing, bobs swell and turn under, curly hair swells
+  into a round cloud with a cellular curl texture.  Outer and inner sheets on the same
   (column × row) grid are joined along the hairline by a strip, so the shell is
   closed; a bun is a bumpy ellipsoid, a ponytail a tapered tube, each closed on its
   own.  UVs run u around the head and v from crown to tips, so the procedural texture
@@ -613,10 +615,15 @@ def _hairline(spec: HairSpec, f: _Frame, a: np.ndarray, x_side: np.ndarray,
     # over the ear, behind the ear, nape.
     pts_a = [0, 22, 38, 52, ear - 22, ear - 12, ear - 4, ear + 6, ear + 20, 135, 155, 180]
     pts_y = [0.72, 0.74, 0.80, 0.66, 0.40, 0.30, 0.42, 0.46, 0.12, -0.10, -0.16, -0.18]
-    y = np.interp(ad, pts_a, pts_y)
+    # Smoothed across columns: no sharp notch or step at the temples.
+    y = _smooth_cols(np.interp(ad, pts_a, pts_y), 2)
+    if spec.style in ("bob", "long_straight", "curly_volume"):
+        y = np.minimum(y, 0.72)  # hanging styles: no receding-temple notch beside the fringe
     fr = spec.fringe
     brow = 0.46  # keep fringes above the brows (≈ 0.38 H) with a margin
-    front_w = _smoothstep((45.0 - ad) / 20.0)
+    # An arched fringe: longest in the middle, rising in a curve to the temples
+    # (no square corners where it meets the sides).
+    front_w = _smoothstep((52.0 - ad) / 42.0)
     if spec.style == "side_part":
         # Swept from the part across the forehead: longer on the side away from the part.
         away = _smoothstep(0.5 - 0.5 * spec.part_side * x_side * np.sin(a) / max(np.sin(np.radians(40)), 1e-6))
@@ -625,8 +632,9 @@ def _hairline(spec: HairSpec, f: _Frame, a: np.ndarray, x_side: np.ndarray,
     elif fr > 0:
         y = y - front_w * fr * (0.72 - brow)
     if fr > 0 and spec.style not in ("bun", "ponytail", "buzz"):
-        # Pointed fringe locks: alternate columns a little shorter (only ever upwards).
-        y = y + front_w * min(fr, 1.0) * 0.05 * (0.5 + 0.5 * locks)
+        # Pointed, tapering fringe locks: alternate columns shorter (only ever upwards),
+        # so the edge reads as strands, not a blunt straight cut.
+        y = y + front_w * min(fr, 1.0) * 0.11 * (0.5 + 0.5 * locks)
     if spec.style in ("bun", "ponytail", "buzz"):
         y = np.interp(ad, pts_a, pts_y)
     hang = np.zeros_like(ad, bool)
@@ -637,9 +645,9 @@ def _hairline(spec: HairSpec, f: _Frame, a: np.ndarray, x_side: np.ndarray,
             tip = np.maximum(tip, -0.75) + (tip - np.maximum(tip, -0.75) - 0.1) * _smoothstep((ad - 95.0) / 50.0)
         if spec.style == "bob":
             tip = tip + 0.12 * _smoothstep((ad - 80.0) / 100.0)  # a little shorter at the nape
-        tip = tip + (0.035 if spec.style != "curly_volume" else 0.05) * locks  # uneven tips
+        tip = tip + (0.06 if spec.style != "curly_volume" else 0.05) * locks  # uneven, pointed tips
         open_face = 58.0 if spec.style != "curly_volume" else 55.0
-        w = _smoothstep((ad - open_face) / 18.0)
+        w = _smoothstep((ad - open_face + 6.0) / 28.0)  # a rounded corner from fringe to side
         y = np.where(w > 0, (1 - w) * np.maximum(y, 0.46) + w * tip, y)
         hang = w > 0.5
     return f.level(y), hang
@@ -663,7 +671,7 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
     crown = _smoothstep((np.radians(95) - phi[None, :]) / np.radians(70))
     back = 0.5 + 0.5 * np.cos(a)[:, None] * -1.0  # 0 front, 1 back
     lift = np.exp(-((phi[None, :] - np.radians(20)) / np.radians(28)) ** 2)
-    t0 = base * (0.5 + 0.5 * crown + 0.3 * crown * back + 0.35 * lift)
+    t0 = base * (0.5 + 0.5 * crown + 0.3 * crown * back + 0.55 * lift)
     if style in ("bob", "curly_volume", "short_crop", "side_part", "long_straight"):
         # Fuller sides above and over the ears (not at the face, not at the nape).
         sides = np.exp(-((phi[None, :] - np.radians(88)) / np.radians(28)) ** 2) * np.sin(a)[:, None] ** 2
@@ -680,6 +688,7 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
         noise = _smooth_rows(_smooth_cols(noise, 3), 3)
         noise /= max(float(noise.std()), 1e-6)
         t0 = t0 * (1.0 + 0.11 * spec.curl * np.clip(noise, -2, 2))
+    temple = np.exp(-((np.degrees(a) - 55.0) / 30.0) ** 2) + 0.5 * _smoothstep((30.0 - np.degrees(a)) / 20.0)
     ro = r + t0
     rho_o, y_o = ro * np.sin(phi)[None, :], C[1] + ro * np.cos(phi)[None, :]
     rho_s, y_s = r * np.sin(phi)[None, :], C[1] + r * np.cos(phi)[None, :]
@@ -704,9 +713,11 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
         seg = np.hypot(np.diff(rr * np.sin(ph)), np.diff(rr * np.cos(ph)))
         s = np.concatenate([[0.0], np.cumsum(seg)])
         if not hang[j]:
-            taper = 0.09 if style != "buzz" else 0.02
+            # Longer, thinner taper at the temples and the fringe: the hairline fades
+            # in instead of ending in a visible step.
+            taper = 0.02 if style == "buzz" else 0.10 + 0.08 * temple[j]
             w = _smoothstep((s[-1] - s) / taper)
-            tt = 0.008 + (tt - 0.008) * w
+            tt = 0.004 + (tt - 0.004) * w
         o_rho, o_y = (rr + tt) * np.sin(ph), C[1] + (rr + tt) * np.cos(ph)
         i_rho, i_y = (rr - eps) * np.sin(ph), C[1] + (rr - eps) * np.cos(ph)
         if hang[j] and y_end[j] < o_y[-1] - 0.02:
@@ -723,7 +734,8 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
                 rho_c = rho_c + 0.07 * np.sin(np.pi * 0.85 * frac) - 0.15 * _smoothstep((frac - 0.5) / 0.5)
             if spec.curl > 0:
                 rho_c = rho_c + 0.015 * spec.curl * np.sin(frac * 9.0 + j * 1.7) * frac
-            thick = (tt[-1] + eps) * (1.0 - 0.55 * frac) + 0.012
+            # Thinning to almost nothing at the tips: a soft edge, not a thick slab.
+            thick = (tt[-1] + eps) * (1.0 - 0.55 * frac) * (1.0 - 0.9 * _smoothstep((frac - 0.45) / 0.55)) + 0.005
             o_rho = np.concatenate([o_rho, rho_c])
             o_y = np.concatenate([o_y, hy])
             i_rho = np.concatenate([i_rho, rho_c - thick])
