@@ -37,8 +37,6 @@ Coordinates of the result are MakeHuman's (decimetres, +Y up, facing +Z).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from generation.avatar import assets as A
-from generation.avatar.template import LANDMARK_TABLE, Template, cache_path, load_template
+from generation.avatar.template import LANDMARK_TABLE, Template, cache_path, load_template, save_npz_atomic
 
 __all__ = ["FaceFit", "FaceSliders", "fit_face", "face_sliders", "slider_targets", "landmark_matrix", "FIT_LANDMARKS",
            "FACE_GROUPS", "LANDMARK_TABLE"]
@@ -184,15 +182,7 @@ def _load_files(root: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarr
     except (OSError, ValueError) as e:  # a damaged or partial install
         raise A.AvatarAssetsMissing(f"reading MakeHuman's face targets failed: {e}") from e
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, files=np.asarray(files), offsets=off, idx=idx, deltas=dl)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npz_atomic(path, {"files": np.asarray(files), "offsets": off, "idx": idx, "deltas": dl})
     except OSError:  # a read-only cache folder only costs the parse next time
         pass
     return files, off, idx, dl

@@ -47,7 +47,8 @@ from generation.avatar import assets as A
 from generation.avatar.cut import boundary_loops, cut_by_joints
 from meshes.r15 import BONE_INDEX, PART_NAMES
 
-__all__ = ["Template", "load_template", "cache_path", "MH_TO_R15", "PART_BUDGET", "R15_JOINTS", "TEMPLATE_VERSION"]
+__all__ = ["Template", "load_template", "cache_path", "save_npz_atomic", "MH_TO_R15", "PART_BUDGET", "R15_JOINTS",
+           "TEMPLATE_VERSION"]
 
 #: mediapipe landmark ↔ base-mesh table (tools/derive_face_landmarks.py); part of the cache key.
 LANDMARK_TABLE = Path(__file__).resolve().parents[1] / "data" / "mh_face_landmarks.npz"
@@ -668,6 +669,12 @@ def _save(t: Template, path: Path) -> None:
             arrays[f"m/{part}/{name}"] = m
         if "material" in d:
             arrays[f"p/{part}/material"] = d["material"]
+    save_npz_atomic(path, arrays)
+
+
+def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` as ``path`` (an ``.npz``) through a temporary file in the same
+    folder and a rename, so a reader never sees half a cache, even across processes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
