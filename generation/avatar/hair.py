@@ -53,6 +53,7 @@ import numpy as np
 import scipy.fft as sp_fft
 
 from generation.edits import FACE_OVAL
+from meshes.normals import smooth_normals
 
 __all__ = ["HairObservation", "HairSpec", "HairMesh", "STYLES", "HAIR_COLOURS", "MAX_TRIANGLES",
            "observe_hair", "choose_style", "parse_hair_prompt", "build_hair", "head_frame"]
@@ -690,9 +691,8 @@ def _column_profiles(spec: HairSpec, f: _Frame, r: np.ndarray, phi: np.ndarray, 
         t0 = t0 * (1.0 + 0.11 * spec.curl * np.clip(noise, -2, 2))
     temple = np.exp(-((np.degrees(a) - 55.0) / 30.0) ** 2) + 0.5 * _smoothstep((30.0 - np.degrees(a)) / 20.0)
     ro = r + t0
-    rho_o, y_o = ro * np.sin(phi)[None, :], C[1] + ro * np.cos(phi)[None, :]
-    rho_s, y_s = r * np.sin(phi)[None, :], C[1] + r * np.cos(phi)[None, :]
-    y_s = np.minimum.accumulate(y_s, axis=1)
+    rho_o = ro * np.sin(phi)[None, :]
+    y_s = np.minimum.accumulate(C[1] + r * np.cos(phi)[None, :], axis=1)
     eps = 0.02
     outer = np.zeros((nc, _NR, 2))
     inner = np.zeros((nc, _NR, 2))
@@ -761,23 +761,24 @@ def _to3d(prof: np.ndarray, theta: np.ndarray, C: np.ndarray) -> np.ndarray:
 
 
 class _Builder:
-    """Accumulates vertex groups (each with its own smooth normals) and triangles."""
+    """Accumulates vertex groups (each with its own smooth normals: where two groups
+    meet at the same positions, the edge stays sharp) and triangles."""
 
     def __init__(self):
-        self.pos, self.uv, self.tri, self.groups, self.pieces = [], [], [], [], []
+        self.pos, self.uv, self.tri, self.pieces = [], [], [], []
         self.n = 0
 
-    def add(self, pos: np.ndarray, uv: np.ndarray, tri: np.ndarray, group: int, piece: int) -> int:
+    def add(self, pos: np.ndarray, uv: np.ndarray, tri: np.ndarray, piece: int) -> int:
         base = self.n
         self.pos.append(np.asarray(pos, np.float64))
         self.uv.append(np.asarray(uv, np.float64))
         self.tri.append(np.asarray(tri, np.int64) + base)
-        self.groups.append(np.full(len(pos), group))
         self.pieces.append(np.full(len(tri), piece))
         self.n += len(pos)
         return base
 
     def arrays(self):
+        """(positions, uvs, triangles, normals) of everything added."""
         pos, tri, piece = np.concatenate(self.pos), np.concatenate(self.tri), np.concatenate(self.pieces)
         # Outward winding per closed piece: its enclosed volume must be positive.
         a, b, c = pos[tri[:, 0]], pos[tri[:, 1]], pos[tri[:, 2]]
@@ -785,7 +786,11 @@ class _Builder:
         for k in np.unique(piece):
             if vol[piece == k].sum() < 0:
                 tri[piece == k] = tri[piece == k][:, ::-1]
-        return pos, np.concatenate(self.uv), tri, np.concatenate(self.groups)
+        normals, t0, v0 = [], 0, 0
+        for p, t in zip(self.pos, self.tri):
+            normals.append(smooth_normals(p, tri[t0:t0 + len(t)] - v0))
+            t0, v0 = t0 + len(t), v0 + len(p)
+        return pos, np.concatenate(self.uv), tri, np.concatenate(normals)
 
 
 def _grid_tris(nr: int, nc: int, flip: bool) -> np.ndarray:
@@ -890,19 +895,6 @@ def _tube(spine: np.ndarray, radius: np.ndarray, n_s: int):
         tris.append(np.stack([c, b, a], 1) if sign > 0 else np.stack([c, a, b], 1))
         n += n_s + 1
     return np.concatenate(pos), np.concatenate(uv), np.concatenate(tris)
-
-
-def _vertex_normals(pos: np.ndarray, tri: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Area-weighted normals, smooth across duplicated (same position, same group) vertices."""
-    key = np.concatenate([np.round(pos, 6), groups[:, None]], 1)
-    _, inv = np.unique(key, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    fn = np.cross(pos[tri[:, 1]] - pos[tri[:, 0]], pos[tri[:, 2]] - pos[tri[:, 0]])
-    acc = np.zeros((inv.max() + 1, 3))
-    for k in range(3):
-        np.add.at(acc, inv[tri[:, k]], fn)
-    n = acc[inv]
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
 
 def _texture(spec: HairSpec, size: int = TEXTURE_SIZE) -> np.ndarray:
@@ -1020,8 +1012,8 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
 
     b = _Builder()
     q = np.linspace(0, 1, _NR)
-    b.add(_grid_verts(O), _grid_uvs(_NC, _NR, 0.01, 0.70, q), _grid_tris(_NR, _NC, flip=False), 0, 0)
-    b.add(_grid_verts(I), _grid_uvs(_NC, _NR, 0.99, 0.74, q), _grid_tris(_NR, _NC, flip=True), 1, 0)
+    b.add(_grid_verts(O), _grid_uvs(_NC, _NR, 0.01, 0.70, q), _grid_tris(_NR, _NC, flip=False), 0)
+    b.add(_grid_verts(I), _grid_uvs(_NC, _NR, 0.99, 0.74, q), _grid_tris(_NR, _NC, flip=True), 0)
     # Strip joining the outer and inner end rings (own vertices: a hard edge).
     ring_o = np.concatenate([O[:, -1], O[:1, -1]])
     ring_i = np.concatenate([I[:, -1], I[:1, -1]])
@@ -1031,7 +1023,7 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
     strip_t = np.concatenate([np.stack([j + 1, j, W + j], 1), np.stack([j + 1, W + j, W + j + 1], 1)])
     b.add(np.concatenate([ring_o, ring_i]),
           np.concatenate([np.stack([uu, np.full(W, 0.70)], 1), np.stack([uu, np.full(W, 0.74)], 1)]),
-          strip_t, 2, 0)
+          strip_t, 0)
 
     if spec.style == "bun":
         back = np.array([0.0, math.cos(math.radians(48)), math.sin(math.radians(48))])
@@ -1041,7 +1033,7 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
         axes = np.stack([[1.0, 0, 0], back, np.cross([1.0, 0, 0], back)])
         bump = 0.10 * np.sin(np.arange(9)[:, None] * 1.3 + np.linspace(0, 6 * np.pi, 16, endpoint=False)[None, :])
         pos, uv, tri = _ellipsoid(centre, (rad * 1.05, rad * 0.8, rad * 1.05), axes, 16, 9, bump)
-        b.add(pos, 0.02 + 0.96 * uv * [1.0, 0.6], tri, 3, 1)
+        b.add(pos, 0.02 + 0.96 * uv * [1.0, 0.6], tri, 1)
     elif spec.style == "ponytail":
         ph0 = math.radians(70)
         r0 = float(np.interp(ph0, phi, r[0]))
@@ -1053,10 +1045,9 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
         radius = (0.11 * (1 - 0.7 * t ** 1.2) + 0.015 * np.exp(-((t - 0.08) / 0.04) ** 2)) * spec.volume
         radius[0] *= 0.8
         pos, uv, tri = _tube(spine, radius, 12)
-        b.add(pos, 0.02 + 0.96 * uv * [1.0, 0.7], tri, 3, 1)
+        b.add(pos, 0.02 + 0.96 * uv * [1.0, 0.7], tri, 1)
 
-    pos, uv, tri, groups = b.arrays()
-    normals = _vertex_normals(pos, tri, groups)
+    pos, uv, tri, normals = b.arrays()
     uv = np.clip(uv, 0.0, 1.0)
     return HairMesh(positions=pos.astype(np.float32), triangles=tri.astype(np.int32), uvs=uv.astype(np.float32),
                     normals=normals.astype(np.float32), texture=_texture(spec), style=spec.style)
