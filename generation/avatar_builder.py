@@ -156,11 +156,12 @@ def build_avatar(
     template = load_template()
     fit = fit_face(lm, template, aspect=rgb_img.shape[1] / rgb_img.shape[0]) if lm is not None else None
     src = fit.positions if fit is not None else template.base
+    fit_normals = smooth_normals(fit.positions, template.normal_tris) if fit is not None else None
     shape = body_weights(text_prompt, scales.BodyTypeScale, scales.ProportionScale)
     offset = body_offset(template.body_deltas, shape)
     if offset is not None:
         src = src + offset
-    body = assemble(template, src)
+    body = assemble(template, src, fit_normals if offset is None else None)
     head_tex = None
     observed = None
     if fit is not None:
@@ -169,7 +170,7 @@ def build_avatar(
         # which may move the whole head); the texture then follows the UVs wherever it goes
         B = template.parts["Head"]["B"]
         g = body.parts["Head"]
-        normals = B @ smooth_normals(fit.positions, template.normal_tris)
+        normals = B @ fit_normals
         normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
         baked = bake_head(rgb_img, lm, fit, B @ fit.positions, normals, g.triangles, g.uvs,
                           person=person, material=g.material)

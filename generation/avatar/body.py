@@ -68,10 +68,11 @@ def _part_uvs(uv: np.ndarray) -> np.ndarray:
     return u
 
 
-def assemble(template: Template, src: np.ndarray) -> BodyGeo:
-    """Every part of the body shape ``src`` (N,3 MakeHuman positions)."""
+def assemble(template: Template, src: np.ndarray, src_normals: np.ndarray | None = None) -> BodyGeo:
+    """Every part of the body shape ``src`` (N,3 MakeHuman positions); ``src_normals``
+    are its vertex normals when the caller already has them."""
     origin = template.joint_position(src, "pelvis")
-    src_n = smooth_normals(src, template.normal_tris)
+    src_n = smooth_normals(src, template.normal_tris) if src_normals is None else src_normals
     parts: dict[str, PartGeo] = {}
     for part in PART_NAMES:
         d = template.parts[part]
