@@ -45,6 +45,7 @@ from .errors import UnknownStyle
 from .face import detect_face, person_mask
 from .face import warm_up as _warm_up_models
 from .photo import load_photo
+from .pixels import SKIN_POINTS, disc_pixels, robust_median
 from .prompt import MAX_PROMPT_CHARS, parse_prompt
 from .save import PIPELINE_VERSION, encode_png, thumbnail_png
 from .stylize import BACKENDS, DEFAULT_STYLE, STYLES, stylize
@@ -60,7 +61,6 @@ MIN_SIZE, MAX_SIZE = 256, 2048
 _LOAD_MAX_SIDE = 2048  # photos are decoded/downscaled to this; a face that passes validation keeps ample pixels
 
 # Landmarks (face mesh indices) sampled for skin: cheeks and forehead.
-_SKIN_POINTS = (50, 101, 205, 280, 330, 425, 151, 108, 337)
 _FOREHEAD_TOP = 10
 
 
@@ -137,25 +137,6 @@ def input_quality(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, list
     return round(sharp * exposure * clip_score, 4), warnings
 
 
-def _disc_pixels(image: np.ndarray, points: np.ndarray, radius: int) -> np.ndarray:
-    """(K, 3) pixels of image within ``radius`` of any of ``points`` ((P, 2) pixel coords)."""
-    h, w = image.shape[:2]
-    mask = np.zeros((h, w), np.uint8)
-    for x, y in points:
-        cv2.circle(mask, (int(round(x)), int(round(y))), radius, 255, -1)
-    return image[mask > 0]
-
-
-def _robust_median(pixels: np.ndarray) -> tuple[int, int, int]:
-    """Per-channel median of the pixels whose luminance is within the 15th–85th percentile."""
-    lum = pixels.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    lo, hi = np.percentile(lum, [15, 85])
-    keep = pixels[(lum >= lo) & (lum <= hi)]
-    if len(keep) == 0:
-        keep = pixels
-    return tuple(int(v) for v in np.median(keep, axis=0))
-
-
 def sample_colours(
     image: np.ndarray, landmarks: np.ndarray, mask: np.ndarray
 ) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -171,7 +152,7 @@ def sample_colours(
     h, w = image.shape[:2]
     eye_d = float(np.linalg.norm(landmarks[[362, 263], :2].mean(0) - landmarks[[33, 133], :2].mean(0)))
     radius = max(2, int(round(eye_d * 0.09)))
-    skin = _robust_median(_disc_pixels(image, landmarks[list(_SKIN_POINTS), :2], radius))
+    skin = robust_median(disc_pixels(image, landmarks[list(SKIN_POINTS), :2], radius))
 
     tx, ty = landmarks[_FOREHEAD_TOP, :2]
     x0, x1 = int(max(0, tx - 0.5 * eye_d)), int(min(w, tx + 0.5 * eye_d))
@@ -185,8 +166,8 @@ def sample_colours(
     not_skin = np.linalg.norm(lab - skin_lab, axis=1) > 18.0
     for select in (person & not_skin, person):
         if select.sum() >= max(10, 0.15 * len(band)):
-            return skin, _robust_median(band[select])
-    return skin, _robust_median(band)
+            return skin, robust_median(band[select])
+    return skin, robust_median(band)
 
 
 def warm_up() -> None:

@@ -53,6 +53,7 @@ import numpy as np
 import scipy.fft as sp_fft
 
 from generation.edits import FACE_OVAL
+from generation.pixels import robust_median
 from meshes.normals import smooth_normals
 
 __all__ = ["HairObservation", "HairSpec", "HairMesh", "STYLES", "HAIR_COLOURS", "MAX_TRIANGLES",
@@ -128,14 +129,6 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
 def _lab_dist(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
     d = lab - np.asarray(ref, np.float32)
     return np.sqrt(0.5 * d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
-
-
-def _robust_rgb(pixels: np.ndarray, band: tuple[float, float] = (15, 85)) -> tuple[int, int, int]:
-    """Median colour of the pixels within the ``band`` percentiles of luminance."""
-    lum = pixels.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    lo, hi = np.percentile(lum, band)
-    keep = pixels[(lum >= lo) & (lum <= hi)]
-    return tuple(int(v) for v in np.median(keep if len(keep) else pixels, axis=0))
 
 
 def _under_hat_hair(rgb: np.ndarray, lab: np.ndarray, person: np.ndarray, oval: np.ndarray, u: np.ndarray,
@@ -231,7 +224,7 @@ def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | No
         hat = bool(plausible and (lighter_sides or hue > 30.0))
     seed_lab = side_lab if hat else (top_lab if top_lab is not None else side_lab)
     if seed_lab is None or (cov_top < 0.2 and cov_side < 0.12):
-        colour = _robust_rgb(rgb[top_band & person]) if (top_band & person).any() else tuple(
+        colour = robust_median(rgb[top_band & person]) if (top_band & person).any() else tuple(
             int(c) for c in cv2.cvtColor(np.uint8([[skin_lab]]), cv2.COLOR_Lab2RGB)[0, 0])
         return HairObservation(bald=True, top_height=0.0, side_width=0.0, length_below_ears=0.0, fringe=0.0,
                                fringe_tilt=0.0, curliness=0.0, color_rgb=colour, hat=False,
@@ -330,10 +323,10 @@ def observe_hair(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray | No
         curliness = 0.0
 
     if under is not None:  # thin strands blended with shadow and skin: their lit half is the colour
-        colour = _robust_rgb(rgb[under], (50, 95))
+        colour = robust_median(rgb[under], (50, 95))
     else:
         lit = hair & near_seed
-        colour = _robust_rgb(rgb[lit if lit.sum() > 20 else hair]) if hair.sum() > 20 else tuple(
+        colour = robust_median(rgb[lit if lit.sum() > 20 else hair]) if hair.sum() > 20 else tuple(
         int(c) for c in cv2.cvtColor(np.uint8([[seed_lab]]), cv2.COLOR_Lab2RGB)[0, 0])
     return HairObservation(
         bald=False, top_height=round(max(0.0, top_height), 4), side_width=round(side_width, 4),
