@@ -37,6 +37,7 @@ import numpy as np
 
 from generation.avatar.raster import dilate_into, nearest_covered, rasterize_uv
 from generation.edits import FACE_OVAL
+from generation.pixels import SKIN_POINTS, disc_pixels, robust_median
 
 __all__ = ["FaceBake", "bake_head", "even_shading", "face_mask", "skin_albedo"]
 
@@ -47,7 +48,6 @@ _EYES = ((33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 1
 _LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
 _NOSE = (168, 193, 245, 188, 174, 236, 198, 209, 49, 64, 98, 97, 2, 326, 327, 294, 279, 429, 420, 456, 399,
          412, 465, 417)
-_CHEEKS = (50, 101, 205, 280, 330, 425, 151, 108, 337)
 
 
 @dataclass(frozen=True)
@@ -130,19 +130,12 @@ def even_shading(rgb: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
 
 
 def skin_albedo(rgb: np.ndarray, lm_px: np.ndarray) -> np.ndarray:
-    """Median colour (0..1) of cheek and forehead discs of an (evened) photo."""
+    """Robust median colour (0..1) of cheek and forehead discs of an (evened) photo."""
     eye_d = float(np.linalg.norm(lm_px[[362, 263], :2].mean(0) - lm_px[[33, 133], :2].mean(0)))
-    r = max(2, int(round(eye_d * 0.12)))
-    h, w = rgb.shape[:2]
-    px = []
-    for x, y in lm_px[list(_CHEEKS), :2]:
-        x0, x1 = int(max(0, x - r)), int(min(w, x + r + 1))
-        y0, y1 = int(max(0, y - r)), int(min(h, y + r + 1))
-        if x1 > x0 and y1 > y0:
-            px.append(rgb[y0:y1, x0:x1].reshape(-1, 3))
-    if not px:
+    px = disc_pixels(rgb, lm_px[list(SKIN_POINTS), :2], max(2, int(round(eye_d * 0.12))))
+    if len(px) == 0:
         return np.array([0.8, 0.65, 0.55], np.float32)
-    return (np.median(np.concatenate(px), axis=0) / 255.0).astype(np.float32)
+    return (np.asarray(robust_median(px), np.float32) / 255.0).astype(np.float32)
 
 
 def iris_colour(rgb: np.ndarray, lm_px: np.ndarray) -> np.ndarray:
@@ -165,9 +158,7 @@ def iris_colour(rgb: np.ndarray, lm_px: np.ndarray) -> np.ndarray:
     px = np.concatenate(px) if px else np.zeros((0, 3), np.uint8)
     if len(px) < 6:
         return np.array([0.35, 0.25, 0.18], np.float32)
-    lum = px.astype(np.float32).mean(axis=1)
-    keep = (lum > np.percentile(lum, 15)) & (lum < np.percentile(lum, 85))
-    return (np.median(px[keep] if keep.any() else px, axis=0) / 255.0).astype(np.float32)
+    return (np.asarray(robust_median(px), np.float32) / 255.0).astype(np.float32)
 
 
 def _paint_eyes(colours: np.ndarray, eye: np.ndarray, P: np.ndarray, head_mh: np.ndarray, tris: np.ndarray,

@@ -18,6 +18,7 @@ import numpy as np
 
 from generation.avatar.body import BodyGeo
 from generation.avatar.raster import dilate_into, nearest_covered, rasterize_uv
+from generation.pixels import robust_median
 
 __all__ = ["TEXTURE_SIZE", "paint_body", "region_masks", "shirt_colour"]
 
@@ -74,10 +75,7 @@ def shirt_colour(rgb: np.ndarray, landmarks: np.ndarray, person: np.ndarray,
     cloth = (person[y0:y1, x0:x1] > 0.5) & (np.linalg.norm(lab - skin_lab.reshape(3).astype(np.float32), axis=2) > 25)
     if cloth.sum() < 0.1 * cloth.size:
         return None
-    px = band[cloth].astype(np.float32)
-    lum = px.mean(axis=1)
-    keep = (lum >= np.percentile(lum, 10)) & (lum <= np.percentile(lum, 90))
-    return tuple(int(c) for c in np.median(px[keep], axis=0))
+    return robust_median(band[cloth], (10, 90))
 
 
 @functools.lru_cache(maxsize=16)
