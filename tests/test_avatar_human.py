@@ -162,7 +162,7 @@ def test_no_edge_shows_where_the_photo_meets_the_skin_at_35_degrees(name):
     Measured on the three faces: 7-12 with the multi-band blend (the 8 px span also
     holds the photo's own shading and wrinkles next to the even albedo); the same bake
     pasted with a hard edge onto skin a quarter darker (the negative control below)
-    gives about 21, a seam anyone sees.  The bound, 14, sits between the two.
+    gives 19-21, a seam anyone sees.  The bound, 14, sits between the two.
     """
     alpha, texture = _photo_weight(name)
     step, n = outline_step(avatars()[name], alpha, texture)
