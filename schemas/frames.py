@@ -9,7 +9,12 @@ Frames are msgpack maps (SPEC §4)::
 
 ``parse_request`` never lets a malformed frame through: it raises
 :class:`BadFrame` (code ``MalformedFrame``), which the server answers with an
-error frame and keeps the connection open.
+error frame and keeps the connection open.  It also bounds the work one frame
+can cause while it is decoded: msgpack's own length limits refuse an oversize
+map, array, string or ext as soon as its header is read, and a budget on the
+number of decoded objects (:data:`MAX_FRAME_OBJECTS`) stops a frame made of
+millions of tiny containers part-way, so no frame costs more than a few tens of
+milliseconds of CPU whatever its size.
 """
 
 from __future__ import annotations
@@ -40,6 +45,17 @@ __all__ = [
 #: Longest payload shown when a frame is logged.
 MAX_LOG_SIZE = 75
 
+#: Decoding limits of a request frame.  The largest legitimate arrays are a
+#: BatchSetValues op's 60,000 vertex ids and positions; maps are params, ops and
+#: descriptions (tens of keys); byte payloads (pixel buffers, photos) are bins,
+#: bounded by the frame size alone.
+MAX_FRAME_ARRAY = 65_536
+MAX_FRAME_MAP = 256
+MAX_FRAME_STR = 1024 * 1024
+#: Objects (array items and map entries, counted as containers close) one frame
+#: may decode to: a full 60,000-vertex BatchSetValues is about 300,000.
+MAX_FRAME_OBJECTS = 600_000
+
 
 class BadFrame(InvalidParams):
     default_code = "MalformedFrame"
@@ -66,8 +82,45 @@ def unpack(data: bytes) -> Any:
         raise BadFrame("Frame is not valid msgpack.") from exc
 
 
+class _TooManyObjects(Exception):
+    pass
+
+
+def _unpack_bounded(data: bytes) -> Any:
+    budget = MAX_FRAME_OBJECTS
+
+    def spend(n: int) -> None:
+        nonlocal budget
+        budget -= n
+        if budget < 0:
+            raise _TooManyObjects
+
+    def on_list(items: list) -> list:
+        spend(len(items) + 1)
+        return items
+
+    def on_map(pairs: list) -> dict:
+        spend(len(pairs) + 1)
+        return dict(pairs)
+
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, list_hook=on_list, object_pairs_hook=on_map,
+                               max_array_len=MAX_FRAME_ARRAY, max_map_len=MAX_FRAME_MAP,
+                               max_str_len=MAX_FRAME_STR, max_bin_len=len(data), max_ext_len=0)
+    except _TooManyObjects:
+        raise BadFrame(f"Frame decodes to more than {MAX_FRAME_OBJECTS:,} values.", code="FrameTooComplex") from None
+    except ValueError as exc:
+        if "exceeds max" in str(exc):  # msgpack's length limits
+            raise BadFrame(f"Frame holds a map, array or string over the limits (maps {MAX_FRAME_MAP} "
+                           f"keys, arrays {MAX_FRAME_ARRAY:,} items, strings {MAX_FRAME_STR:,} bytes).",
+                           code="FrameTooComplex") from None
+        raise BadFrame("Frame is not valid msgpack.") from exc
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise BadFrame("Frame is not valid msgpack.") from exc
+
+
 def parse_request(data: bytes) -> Request:
-    frame = unpack(data)
+    frame = _unpack_bounded(data)
     if not isinstance(frame, dict):
         raise BadFrame("Frame must be a map with 'id', 'method' and 'params'.")
     fid, method, params = frame.get("id"), frame.get("method"), frame.get("params", {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -15,9 +16,10 @@ from .blobs import BlobStore
 from .config import MAX_UPLOAD_BYTES, Config
 from .db import Base, open_engine
 from .handlers import files, rpc, ws
-from .handlers.common import error_middleware
+from .handlers.common import error_middleware, plain_server_header
 from .jobs import JobPool
-from .keys import CONFIG, SERVICE, SOCKETS
+from .keys import CONFIG, FRAME_BUDGETS, SERVICE, SOCKETS
+from .limits import BucketTable
 from .service import Service
 
 __all__ = ["create_app", "init_database", "load_secret"]
@@ -46,6 +48,9 @@ def create_app(config: Config, *, executor=None) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
     app[CONFIG] = config
     app[SOCKETS] = weakref.WeakSet()
+    # A burst of at least one largest frame, so a legitimate big edit is never held back.
+    app[FRAME_BUDGETS] = BucketTable(config.frame_bytes_per_second,
+                                     max(config.max_frame_bytes, 2 * config.frame_bytes_per_second))
 
     async def service_ctx(app: web.Application):
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
@@ -63,11 +68,13 @@ def create_app(config: Config, *, executor=None) -> web.Application:
         await engine.dispose()
 
     async def close_sockets(app: web.Application) -> None:
-        for sock in list(app[SOCKETS]):
-            await sock.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        # All at once, each bounded: a peer that does not answer is dropped.
+        await asyncio.gather(*(conn.close(WSCloseCode.GOING_AWAY, b"server shutdown")
+                               for conn in list(app[SOCKETS])))
 
     app.cleanup_ctx.append(service_ctx)
     app.on_shutdown.append(close_sockets)
+    app.on_response_prepare.append(plain_server_header)
     app.add_routes(rpc.routes)
     app.add_routes(ws.routes)
     app.add_routes(files.routes)

@@ -28,10 +28,11 @@ def cmd_serve(args) -> int:
     from aiohttp import web
 
     from .app import create_app
+    from .handlers.common import AccessLogger
 
     config = _config(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    web.run_app(create_app(config), host=config.host, port=config.port)
+    web.run_app(create_app(config), host=config.host, port=config.port, access_log_class=AccessLogger)
     return 0
 
 

@@ -16,6 +16,12 @@
 | ``ACS_PREVIEW_SIZE`` | ``preview_size`` | ``800`` px (``1200`` with ``HighRes``) |
 | ``ACS_STYLE_BACKEND`` | ``style_backend`` | ``procedural`` (or ``diffusion``) |
 | ``ACS_DIFFUSION_MODEL`` | ``diffusion_model`` | none: a local diffusers img2img model directory |
+| ``ACS_ALLOWED_ORIGINS`` | ``allowed_origins`` | none: browsers may open ``/v1/ws`` only from this server's own origin; a comma-separated list adds origins, ``*`` allows any |
+| ``ACS_FRAME_BYTES_PER_SECOND`` | ``frame_bytes_per_second`` | ``4194304``: decompressed websocket bytes/s per player (per game server), burst one largest frame |
+| ``ACS_WS_SEND_QUEUE_FRAMES`` / ``ACS_WS_SEND_QUEUE_BYTES`` | send queue per socket | ``1024`` frames / ``67108864`` bytes unread, then the peer is disconnected |
+| ``ACS_MAX_QUEUED_PER_EXPERIENCE`` | ``max_queued_per_experience`` | ``500`` session requests waiting per experience |
+| ``ACS_UPLOADS_PER_SESSION`` / ``ACS_UPLOAD_BYTES_PER_SESSION`` | per session | ``10`` selfies / ``52428800`` bytes |
+| ``ACS_BATCH_PHOTOS_PER_HOUR`` | ``batch_photos_per_hour`` | ``200`` batch previews per experience per hour (setting ``BatchPhotosPerHour``) |
 """
 
 from __future__ import annotations
@@ -57,6 +63,17 @@ class Config:
     edit_ops_per_second: float = 2000.0
     #: Batches a document keeps in memory for reconnecting copies; further behind gets a snapshot.
     edit_history: int = 512
+    #: Incoming websocket bytes (decompressed) per second per player or game server.
+    frame_bytes_per_second: float = 4 * 1024 * 1024
+    #: Unread frames / bytes a socket may pile up before its peer is disconnected.
+    ws_send_queue_frames: int = 1024
+    ws_send_queue_bytes: int = 64 * 1024 * 1024
+    #: Extra origins browsers may open websockets from (comma-separated; ``*``: any).
+    allowed_origins: str = ""
+    max_queued_per_experience: int = 500
+    uploads_per_session: int = 10
+    upload_bytes_per_session: int = 50 * 1024 * 1024
+    batch_photos_per_hour: int = 200
 
     @property
     def db_url(self) -> str:

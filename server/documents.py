@@ -10,7 +10,11 @@ Each accepted batch gets the next version; persistence is a group commit: accept
 batches wait in a queue that one flusher task writes in a single transaction, and
 only then are they acknowledged and relayed, in version order.  A batch is never
 acknowledged or relayed before it is durable.  Every :data:`SNAPSHOT_EVERY`
-versions a snapshot is stored so a reload does not replay the whole history.
+versions a snapshot is stored so a reload does not replay the whole history; one
+that was due but lost (the server died first) is taken when the document is next
+opened, and shutdown waits for the snapshots under way.  Relaying only queues
+frames on the subscribers' connections, so a subscriber that does not read holds
+up no one (see ``handlers/ws.py``).
 
 A copy that reconnects calls :meth:`Documents.sync` with its version and gets the
 batches it missed (or a snapshot when the history no longer reaches back); it then
@@ -119,11 +123,16 @@ class Documents:
         self._queue: list[_Accepted] = []
         self._queued = asyncio.Event()
         self._flusher: asyncio.Task | None = None
+        self._snapshots: set[asyncio.Task] = set()
 
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_loop(), name="edit-group-commit")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        if self._snapshots:  # the flusher still runs, so the versions they wait for become durable
+            await asyncio.wait(set(self._snapshots), timeout=timeout)
+            for task in self._snapshots:
+                task.cancel()
         if self._flusher is not None:
             self._flusher.cancel()
             try:
@@ -140,14 +149,17 @@ class Documents:
         lock = self._loading.setdefault(gen.id, asyncio.Lock())
         async with lock:
             if gen.id not in self._docs:
-                doc_log = await self._load(gen)
+                doc_log, since = await self._load(gen)
                 self._evict_idle()
                 self._docs[gen.id] = LiveDocument(gen.id, gen.experience_id, gen.player_id, doc_log,
                                                   published=gen.published_bundle_id is not None)
+                if doc_log.version - since >= SNAPSHOT_EVERY:  # a snapshot was due and never stored
+                    self._snapshot_later(gen.id, doc_log.version, doc_log.avatar.to_wire(), None)
         self._loading.pop(gen.id, None)
         return self._docs[gen.id]
 
-    async def _load(self, gen: Generation) -> DocumentLog:
+    async def _load(self, gen: Generation) -> tuple[DocumentLog, int]:
+        """The document replayed from the database, and the version of the snapshot it started from."""
         async with self.db() as db:
             snap = await db.scalar(select(EditSnapshot).where(EditSnapshot.generation_id == gen.id)
                                    .order_by(EditSnapshot.version.desc()).limit(1))
@@ -167,7 +179,7 @@ class Documents:
             doc_log.restore(entries)
             return doc_log
 
-        return await asyncio.to_thread(replay)
+        return await asyncio.to_thread(replay), since
 
     def open_ids(self) -> set[str]:
         """Generations whose documents are in memory (never swept while open)."""
@@ -233,8 +245,8 @@ class Documents:
                 self._queue.append(earlier)
                 self._queued.set()
                 if submitted.version % SNAPSHOT_EVERY == 0:
-                    snapshot = doc.avatar.to_wire()  # the state at exactly this version
-                    asyncio.ensure_future(self._store_snapshot(earlier, snapshot))
+                    # The state at exactly this version, stored once the version is durable.
+                    self._snapshot_later(doc.generation_id, submitted.version, doc.avatar.to_wire(), earlier.done)
         if earlier is not None:
             await asyncio.shield(earlier.done)  # durable, relayed; raises if it could not be persisted
         return submitted
@@ -252,18 +264,25 @@ class Documents:
             document, _hash = await doc.bundle()
             return {"GenerationId": doc.generation_id, "Version": doc.version, "Document": document}
 
-    async def _store_snapshot(self, accepted: _Accepted, wire: dict) -> None:
+    def _snapshot_later(self, generation_id: str, version: int, wire: dict, durable: asyncio.Future | None) -> None:
+        task = asyncio.create_task(self._store_snapshot(generation_id, version, wire, durable))
+        self._snapshots.add(task)
+        task.add_done_callback(self._snapshots.discard)
+
+    async def _store_snapshot(self, generation_id: str, version: int, wire: dict,
+                              durable: asyncio.Future | None) -> None:
         try:
-            await asyncio.shield(accepted.done)  # only snapshot durable versions
+            if durable is not None:
+                await asyncio.shield(durable)  # only snapshot durable versions
             data = await asyncio.to_thread(lambda: msgpack.packb(
                 Avatar.from_wire(wire).to_wire("PNG"), use_bin_type=True))
             sha = await self.blobs.put(data)
             async with self.db.begin() as db:
-                db.add(EditSnapshot(generation_id=accepted.doc.generation_id, version=accepted.row.version,
-                                    document_sha=sha, created_at=self.clock()))
+                if await db.get(EditSnapshot, (generation_id, version)) is None:
+                    db.add(EditSnapshot(generation_id=generation_id, version=version, document_sha=sha,
+                                        created_at=self.clock()))
         except Exception:
-            log.exception("snapshot of %s at version %s not stored", accepted.doc.generation_id,
-                          accepted.row.version)
+            log.exception("snapshot of %s at version %s not stored", generation_id, version)
 
     async def _flush_loop(self) -> None:
         while True:

@@ -6,11 +6,14 @@ them.  Events for an experience with no game server connected are kept in a
 bounded backlog and delivered when one connects, so a ``SessionReady`` is not
 lost to a reconnecting game server.  The backlog lives in memory: after a server
 restart a game server recovers with ``GetSessionRequest``.
+
+Pushing never waits on a socket: :meth:`Connection.push` only queues the frame
+on that connection (see ``handlers/ws.py``), so the hub may be called with a
+lock held or from a loop that serves many peers.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict, deque
 from typing import Awaitable, Callable, Protocol
 
@@ -20,7 +23,6 @@ from .auth import Principal
 
 __all__ = ["Connection", "Hub"]
 
-log = logging.getLogger(__name__)
 
 BACKLOG = 1000
 
@@ -28,7 +30,13 @@ BACKLOG = 1000
 class Connection(Protocol):
     principal: Principal
 
-    async def send(self, frame: dict) -> None: ...
+    def push(self, frame: dict) -> bool:
+        """Queue ``frame`` for the peer without waiting; False if the connection is gone."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection now."""
+        ...
 
 
 class Hub:
@@ -46,7 +54,7 @@ class Hub:
             self._servers[p.experience_id].add(conn)
             backlog = self._backlog.pop(p.experience_id, ())
             for frame in backlog:
-                await self._send(conn, frame)
+                conn.push(frame)
         else:
             key = (p.experience_id, p.player_id)
             first = not self._clients[key]
@@ -79,24 +87,18 @@ class Hub:
         if not conns:
             self._backlog[experience_id].append(frame)
         for conn in conns:
-            await self._send(conn, frame)
+            conn.push(frame)
 
     async def to_player(self, experience_id: str, player_id: str, event: str, data: dict) -> int:
         """Push to every socket of a player; returns how many received it."""
         frame = event_frame(event, data)
         conns = list(self._clients.get((experience_id, player_id), ()))
-        for conn in conns:
-            await self._send(conn, frame)
-        return len(conns)
+        return sum(conn.push(frame) for conn in conns)
 
     async def to_many(self, conns: list[Connection], event: str, data: dict) -> None:
         frame = event_frame(event, data)
         for conn in conns:
-            await self._send(conn, frame)
+            conn.push(frame)
 
-    @staticmethod
-    async def _send(conn: Connection, frame: dict) -> None:
-        try:
-            await conn.send(frame)
-        except Exception:  # a closing socket must not break delivery to others
-            log.debug("push to a closing connection dropped", exc_info=True)
+    def player_connections(self, experience_id: str, player_id: str) -> list[Connection]:
+        return list(self._clients.get((experience_id, player_id), ()))

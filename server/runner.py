@@ -6,6 +6,7 @@ from aiohttp import web
 
 from .app import create_app
 from .config import Config
+from .handlers.common import AccessLogger
 
 __all__ = ["RunningServer"]
 
@@ -16,7 +17,8 @@ class RunningServer:
     def __init__(self, config: Config, *, executor=None):
         self.config = config
         self.app = create_app(config, executor=executor)
-        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2.0)
+        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2.0,
+                                    access_log_class=AccessLogger)
         self.url = ""
 
     async def start(self) -> "RunningServer":

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
-from schemas.errors import AcsError, Unauthorized
+from schemas.errors import AcsError, Forbidden, Unauthorized
 from schemas.frames import jsonable
 
 from ..auth import Principal
@@ -45,6 +47,40 @@ async def error_middleware(request: web.Request, handler):
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(AcsError("Internal server error."))
+
+
+def check_origin(request: web.Request, config) -> None:
+    """Browsers send ``Origin`` with a websocket upgrade; refuse other sites' pages.
+
+    A request without ``Origin`` (game servers, SDKs) is not a browser's and passes;
+    so does this server's own origin and any listed in ``allowed_origins``.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    allowed = {o.strip().rstrip("/") for o in config.allowed_origins.split(",") if o.strip()}
+    own = f"{request.scheme}://{request.host}"
+    if "*" in allowed or origin.rstrip("/") in allowed | {own}:
+        return
+    raise Forbidden(f"Websockets from {origin} are not allowed; the operator can add it to ACS_ALLOWED_ORIGINS.",
+                    code="OriginNotAllowed")
+
+
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&]*")
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request with the credential in ``?token=`` replaced by ``***``."""
+
+    def log(self, request, response, time: float) -> None:
+        path = _TOKEN_IN_QUERY.sub(r"\1***", request.path_qs)
+        self.logger.info('%s "%s %s" %s %s %.1fms', request.remote, request.method, path,
+                         response.status, response.body_length, time * 1000)
+
+
+async def plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Name the server without its software versions."""
+    response.headers["Server"] = "acs"
 
 
 def credential(request: web.Request) -> str | None:

@@ -3,23 +3,36 @@
 The reader loop only parses frames; each request runs in its own task so a
 long generation does not hold up edits or answers on the same socket.  A
 malformed frame gets an error frame and the socket stays open.
+
+Nothing in the server ever waits on a peer's socket: every frame to a
+connection (answers, progress, pushed events, relayed edits) goes into that
+connection's bounded send queue, which its own writer task drains.  A peer that
+stops reading only fills its own queue; when the queue is full the peer is
+disconnected (its client reconnects and catches up with ``SyncDocument``).
+
+Incoming frames are paced per caller (a player, or an experience's game server)
+by decompressed size, so extra sockets buy no extra budget, and an ``ApplyEdits``
+is checked for its op count before it is charged against the edit rate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from schemas.errors import AcsError, RequestError
+from schemas.errors import AcsError, InvalidParams, RequestError
 from schemas.frames import BadFrame, Request, error_frame, pack, parse_request, progress_frame, result_frame
 
 from ..auth import Principal
-from ..keys import CONFIG, SERVICE, SOCKETS
+from ..config import Config
+from ..documents import MAX_OPS_PER_BATCH
+from ..keys import CONFIG, FRAME_BUDGETS, SERVICE, SOCKETS
 from ..limits import TokenBucket
 from ..service import Call, Service
-from .common import credential
+from .common import check_origin, credential
 
 log = logging.getLogger("server.ws")
 
@@ -27,25 +40,90 @@ routes = web.RouteTableDef()
 
 #: Requests one socket may have in flight; more are refused, not queued.
 MAX_IN_FLIGHT = 64
+#: Close code for a peer that does not read its frames fast enough.
+SLOW_CONSUMER = WSCloseCode.TRY_AGAIN_LATER
 
 
 class WsConnection:
-    def __init__(self, ws: web.WebSocketResponse, principal: Principal, edit_rate: float):
+    """One open websocket and its bounded send queue.
+
+    :meth:`push` never waits: it queues the packed frame for the writer task, or,
+    when the peer has let ``max_frames`` frames or ``max_bytes`` bytes pile up,
+    drops the connection.  A single frame larger than ``max_bytes`` (a whole
+    document) is still accepted into an empty queue.
+    """
+
+    def __init__(self, ws: web.WebSocketResponse, principal: Principal, config: Config, transport=None):
         self.ws = ws
         self.principal = principal
-        self._send_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task] = set()
-        self.edits = TokenBucket(edit_rate, 2 * edit_rate)
+        self.edits = TokenBucket(config.edit_ops_per_second, 2 * config.edit_ops_per_second)
+        self.max_frames = config.ws_send_queue_frames
+        self.max_bytes = config.ws_send_queue_bytes
+        self.closed = False
+        self._transport = transport
+        self._out: deque[bytes] = deque()
+        self._out_bytes = 0
+        self._ready = asyncio.Event()
+        self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
 
-    async def send(self, frame: dict) -> None:
+    @property
+    def queued(self) -> int:
+        return len(self._out)
+
+    def push(self, frame: dict) -> bool:
+        """Queue one frame; False when the connection is closed (or was just dropped)."""
+        if self.closed:
+            return False
         data = pack(frame)
-        async with self._send_lock:
-            await self.ws.send_bytes(data)
+        if self._out and (len(self._out) >= self.max_frames or self._out_bytes + len(data) > self.max_bytes):
+            log.warning("dropping a slow websocket peer (%s %s): %d frames, %d bytes unread",
+                        self.principal.role, self.principal.player_id or self.principal.experience_id,
+                        len(self._out), self._out_bytes)
+            self.abort()
+            return False
+        self._out.append(data)
+        self._out_bytes += len(data)
+        self._ready.set()
+        return True
+
+    def abort(self) -> None:
+        """Drop the connection now, without a closing handshake the peer would have to read."""
+        self.closed = True
+        self._out.clear()
+        self._out_bytes = 0
+        self._writer.cancel()
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def close(self, code: int, message: bytes, timeout: float = 2.0) -> None:
+        """Close politely if the peer answers within ``timeout``, else drop it."""
+        self.closed = True
+        self._writer.cancel()
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=message), timeout)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            self.abort()
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._ready.wait()
+                while self._out:
+                    data = self._out.popleft()
+                    self._out_bytes -= len(data)
+                    await self.ws.send_bytes(data)  # waits on this peer only
+                self._ready.clear()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the socket went away; the reader loop ends the connection
+            self.closed = True
+            log.debug("websocket writer stopped", exc_info=True)
 
 
 async def _serve_request(svc: Service, conn: WsConnection, req: Request) -> None:
     async def progress(value: float, stage: str) -> None:
-        await conn.send(progress_frame(req.id, value, stage))
+        conn.push(progress_frame(req.id, value, stage))
 
     try:
         result = await svc.call(Call(conn.principal, conn, progress), req.method, req.params)
@@ -57,44 +135,56 @@ async def _serve_request(svc: Service, conn: WsConnection, req: Request) -> None
     except Exception:
         log.exception("unhandled error in %s", req)
         frame = error_frame(req.id, AcsError("Internal server error."))
-    try:
-        await conn.send(frame)
-    except Exception:
-        log.debug("client went away before the answer to %s", req)
+    conn.push(frame)
+
+
+def _budget_key(principal: Principal) -> tuple:
+    return (principal.experience_id, principal.role, principal.player_id)
 
 
 @routes.get("/v1/ws")
-async def websocket(request: web.Request) -> web.WebSocketResponse:
+async def websocket(request: web.Request) -> web.StreamResponse:
     svc = request.app[SERVICE]
-    principal = await svc.authenticate(credential(request))  # 401 JSON before the upgrade
     config = request.app[CONFIG]
+    principal = await svc.authenticate(credential(request))  # 401 JSON before the upgrade
+    check_origin(request, config)
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=config.max_frame_bytes)
     await ws.prepare(request)
-    conn = WsConnection(ws, principal, config.edit_ops_per_second)
-    request.app[SOCKETS].add(ws)
+    conn = WsConnection(ws, principal, config, request.transport)
+    request.app[SOCKETS].add(conn)
     await svc.hub.add(conn)
+    budgets = request.app[FRAME_BUDGETS]
+    loop = asyncio.get_running_loop()
     try:
-        while True:
+        while not conn.closed:
             try:
                 msg = await ws.receive(timeout=config.ws_idle_timeout)
             except asyncio.TimeoutError:
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle timeout")
+                await conn.close(WSCloseCode.GOING_AWAY, b"idle timeout")
                 break
             if msg.type == WSMsgType.BINARY:
+                # Pace the caller by decompressed bytes before any decoding: while this
+                # reader sleeps, the socket's buffers fill and the sender is held back.
+                wait = budgets.delay(_budget_key(principal), len(msg.data), loop.time())
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 await _on_frame(svc, conn, msg.data)
             elif msg.type == WSMsgType.TEXT:
-                await conn.send(error_frame(None, BadFrame("Frames must be binary msgpack.")))
+                conn.push(error_frame(None, BadFrame("Frames must be binary msgpack.")))
             elif msg.type == WSMsgType.ERROR:
                 log.info("websocket error: %s", ws.exception())
                 break
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 break
     finally:
-        request.app[SOCKETS].discard(ws)
+        request.app[SOCKETS].discard(conn)
         await svc.hub.remove(conn)
         svc.documents.unsubscribe_everywhere(conn)
         for task in conn.tasks:
             task.cancel()
+        if not conn.closed:
+            conn.closed = True
+            conn._writer.cancel()
     return ws
 
 
@@ -102,17 +192,21 @@ async def _on_frame(svc: Service, conn: WsConnection, data: bytes) -> None:
     try:
         req = parse_request(data)
     except BadFrame as err:
-        await conn.send(error_frame(None, err))
+        conn.push(error_frame(None, err))
         return
     if req.method == "ApplyEdits":
-        # Back-pressure: a flood of edits is slowed at this socket's reader, so the
-        # sender's TCP window fills up; other sockets are not affected.
         ops = req.params.get("Ops")
-        wait = conn.edits.delay(len(ops) if isinstance(ops, list) else 1, asyncio.get_running_loop().time())
+        if not isinstance(ops, list) or not 1 <= len(ops) <= MAX_OPS_PER_BATCH:
+            # Checked before the edit rate is charged: a refused batch costs nothing.
+            conn.push(error_frame(req.id, InvalidParams(f"'Ops' must be a list of 1 to {MAX_OPS_PER_BATCH} ops.")))
+            return
+        # Back-pressure: a flood of edits is slowed at this socket's reader (at most
+        # one batch's worth, MAX_OPS_PER_BATCH / rate), so only its sender waits.
+        wait = conn.edits.delay(len(ops), asyncio.get_running_loop().time())
         if wait > 0:
             await asyncio.sleep(wait)
     if len(conn.tasks) >= MAX_IN_FLIGHT:
-        await conn.send(error_frame(req.id, RequestError(
+        conn.push(error_frame(req.id, RequestError(
             f"At most {MAX_IN_FLIGHT} requests may be in flight on one socket.", code="TooManyRequests",
             status=429)))
         return
