@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import math
 import struct
+import time
+import tracemalloc
 import zlib
 
 import cv2
@@ -25,7 +27,7 @@ from generation.errors import (
     UnsupportedImageFormat,
 )
 from generation.face import detect_face
-from generation.photo import load_photo, probe_photo
+from generation.photo import MAX_PIXELS, load_photo, probe_photo
 from generation.preview import STYLES, make_preview
 from schemas.errors import InputRejected
 
@@ -346,6 +348,91 @@ def test_decompression_bomb_refused_before_decoding(width, height):
     _assert_refusal(ei.value, "ImageTooLarge", 413)
     with pytest.raises(ImageTooLarge):
         probe_photo(bomb)
+
+
+def _zero_png(width: int, height: int) -> bytes:
+    """An all-zero 8-bit RGB PNG, deflated row block by row block (never the whole raw image in memory)."""
+    deflate = zlib.compressobj(1)
+    block = bytes((1 + 3 * width) * 250)
+    idat = b"".join(deflate.compress(block[: (1 + 3 * width) * min(250, height - y)]) for y in range(0, height, 250))
+    idat += deflate.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
+def _lying_jpeg(jpeg: bytes, width: int, height: int) -> bytes:
+    """``jpeg`` with its frame header (SOF0/SOF2) claiming ``width × height``; the scan data unchanged."""
+    d = bytearray(jpeg)
+    sof = min(i for i in (d.find(b"\xff\xc0"), d.find(b"\xff\xc2")) if i >= 0)
+    struct.pack_into(">HH", d, sof + 5, height, width)
+    return bytes(d)
+
+
+def _refused_fast(data: bytes, error: type, code: str, status: int):
+    """Both entry points refuse ``data`` with ``error`` in well under a second, with no big allocation."""
+    for fn in (probe_photo, load_photo):
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        try:
+            with pytest.raises(error) as ei:
+                fn(data)
+            elapsed = time.perf_counter() - t0
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        _assert_refusal(ei.value, code, status)
+        assert elapsed < 0.5 and peak < 20 * 1024 * 1024, (fn.__name__, elapsed, peak)
+
+
+def test_pixel_cap_fits_a_24_megapixel_phone_photo_and_refuses_a_49_megapixel_header():
+    assert 5712 * 4284 <= MAX_PIXELS <= 25_000_000 < 7000 * 7000
+
+
+def test_zero_png_bomb_7000_squared_refused_from_the_header():
+    bomb = _zero_png(7000, 7000)  # 147 MB of pixels (~1 GB to process) in well under 1 MB
+    assert len(bomb) < 1024 * 1024
+    _refused_fast(bomb, ImageTooLarge, "ImageTooLarge", 413)
+
+
+def test_jpeg_header_claiming_7000_squared_over_512_squared_data_refused(astronaut_jpeg):
+    _refused_fast(_lying_jpeg(astronaut_jpeg, 7000, 7000), ImageTooLarge, "ImageTooLarge", 413)
+
+
+@pytest.mark.parametrize("kind", ["baseline", "progressive", "restart markers", "junk after EOI"])
+def test_jpeg_header_larger_than_its_data_is_invalid(astronaut, kind):
+    # Under the pixel cap, libjpeg fills what the data do not cover with grey and only warns: the
+    # upload must still be refused as incomplete, at probe time and at load time.
+    opts = {"progressive": {"progressive": True}, "restart markers": {"restart_marker_blocks": 4}}.get(kind, {})
+    lying = _lying_jpeg(encode(astronaut, "JPEG", quality=92, **opts), 2000, 1500)
+    if kind == "junk after EOI":
+        lying += bytes(64)
+    with pytest.raises(InvalidImage) as ei:
+        probe_photo(lying)
+    _assert_refusal(ei.value, "InvalidImage", 422)
+    with pytest.raises(InvalidImage):
+        load_photo(lying, max_side=2048)
+
+
+def test_png_whose_data_stop_before_its_declared_height_is_invalid(astronaut):
+    raw = b"".join(b"\x00" + row.tobytes() for row in astronaut)  # 512 rows, header says 1024
+    ihdr = struct.pack(">IIBBBBB", 512, 1024, 8, 2, 0, 0, 0)
+    short = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(raw))
+             + _png_chunk(b"IEND", b""))
+    with pytest.raises(InvalidImage):
+        probe_photo(short)
+    with pytest.raises(InvalidImage):
+        load_photo(short)
+
+
+@pytest.mark.parametrize("fmt, opts", [("JPEG", {}), ("JPEG", {"progressive": True}),
+                                       ("JPEG", {"restart_marker_blocks": 3}), ("PNG", {})])
+def test_flat_fill_coloured_bottom_is_not_mistaken_for_missing_data(astronaut, fmt, opts):
+    # A bottom edge of exactly mid-grey (JPEG) or black (PNG): the value a decoder fills missing data with.
+    canvas = np.full((600, 500, 3), 128 if fmt == "JPEG" else 0, np.uint8)
+    canvas[:300, :300] = astronaut[100:400, 100:400]
+    data = encode(canvas, fmt, **opts)
+    assert probe_photo(data) == {"format": fmt.lower(), "width": 500, "height": 600}
+    assert load_photo(data).shape == (600, 500, 3)
 
 
 # ----------------------------------------------------------------------------- prompt and style
