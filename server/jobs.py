@@ -35,8 +35,56 @@ class GenerationFailed(AcsError):
 # -- worker-side functions -------------------------------------------------
 
 
+#: How often the fallback watcher looks for a dead parent (seconds).
+_PARENT_POLL_S = 1.0
+
+
+def _exit_with_parent() -> None:
+    """Make this worker exit when the server process that started it dies.
+
+    A ``kill -9`` of the server leaves no one to shut the pool down, and a worker holds
+    its models (~570 MB).  On Linux, ``prctl(PR_SET_PDEATHSIG, SIGTERM)`` has the kernel
+    signal the worker when its parent goes; the parent may already be gone before that
+    call, so ``getppid()`` is checked right after it.  A daemon thread that polls
+    ``getppid()`` backs it up everywhere (and is the only guard off Linux).
+
+    The kernel sends the death signal when the *thread* that started the worker exits;
+    the pool starts workers from the thread that submits jobs (the event loop's), which
+    lives as long as the pool does.
+    """
+    import sys
+    import threading
+    import time
+
+    parent = multiprocessing.parent_process()
+    parent_pid = parent.pid if parent is not None else os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)  # the running process's symbols: libc's prctl
+            if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+                log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        except (OSError, AttributeError) as exc:
+            log.warning("prctl(PR_SET_PDEATHSIG) unavailable: %s", exc)
+    if os.getppid() != parent_pid:
+        os._exit(1)  # the server died before the death signal was armed
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="acs-parent-watch", daemon=True).start()
+
+
 def _warm_up() -> None:
-    """Pool initializer: load the pipelines and face models once per worker process."""
+    """Pool initializer: exit with the server (see :func:`_exit_with_parent`), then load
+    the pipelines and face models once per worker process."""
+    _exit_with_parent()
     import generation.avatar_builder
     import generation.preview
     import meshes  # noqa: F401

@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
+import signal
+import sys
+import time
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import aiohttp
@@ -25,7 +30,78 @@ def executor():
     # Start both workers now so the first test does not pay for it.
     list(pool.map(abs, [0, 0]))
     yield pool
-    pool.shutdown(cancel_futures=True)
+    # Joins the workers: no_leftover_processes (torn down after this) checks they are gone.
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _child_processes() -> dict[int, tuple[str, str]]:
+    """This process's children: ``{pid: (state, command line)}`` (Linux ``/proc``)."""
+    me, found = str(os.getpid()), {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue  # it exited meanwhile
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if ppid == me:
+            found[int(entry.name)] = (state, cmd or stat.split("(", 1)[1].rsplit(")", 1)[0])
+    return found
+
+
+def _become_subreaper() -> None:
+    """Have processes orphaned by the tests (the workers of a server subprocess that a
+    test killed, say) reparented to pytest rather than to init, so the check below sees
+    every process the tests started, not only pytest's direct children."""
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftover_processes():
+    """A test run leaves no process behind.
+
+    Autouse and session-scoped, so it is set up first and torn down last: after every
+    other session fixture (the shared ``executor`` included) has shut down.  Exited
+    children (zombies) are reaped; multiprocessing's resource tracker is stopped once
+    nothing else is left (it would only exit with pytest); anything still running after
+    a grace period fails the session with its command line (and is then killed).
+    """
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    _become_subreaper()
+    yield
+    tracker = resource_tracker._resource_tracker  # multiprocessing's, one per process
+
+    def running() -> dict[int, str]:
+        """Children still running, once the exited ones are reaped."""
+        kids = _child_processes()
+        for pid, (state, _cmd) in kids.items():
+            if state == "Z":
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+        return {pid: cmd for pid, (state, cmd) in kids.items() if state != "Z"}
+
+    deadline = time.monotonic() + 10  # a killed server's workers take up to ~1 s to notice
+    while (left := {p: c for p, c in running().items() if p != getattr(tracker, "_pid", None)}) \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not left and getattr(tracker, "_pid", None) is not None and hasattr(tracker, "_stop"):
+        with contextlib.suppress(ChildProcessError):  # already reaped above
+            tracker._stop()  # closes its pipe (it exits on EOF) and waits for it
+        left = running()
+    if left:
+        lines = "\n".join(f"  {pid}: {cmd}" for pid, cmd in sorted(left.items()))
+        for pid in left:  # reported below; ended so that the run still leaves nothing
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        pytest.fail(f"the tests left {len(left)} process(es) running:\n{lines}", pytrace=False)
 
 
 def jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
