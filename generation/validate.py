@@ -13,24 +13,36 @@ charged):
    copy inset: 0.25 → warning.
 
 2. **Coverage** ``≥ MIN_COVERAGE (0.15)`` else :class:`FaceTooSmall`.  The
-   measure is the *head-and-shoulders region* against the frame::
+   measure is the face's *linear share* of the frame::
 
-       coverage = min(1, (HEAD_FACTOR · s)² / short²)
+       coverage = min(1, √(w · h / (long · max(short, long / MAX_FRAME_ASPECT))))
 
-   with ``s`` the longer side of mediapipe's (full-range) face box — which
-   spans brows to chin, without hair, ears or neck — ``HEAD_FACTOR = 2.5``
-   (the box widened to the head with hair and neck and the top of the
-   shoulders), and ``short`` the shorter side of the photo: the fraction of
-   the frame's largest centred square that the head and shoulders fill, so
-   that a 3:4 phone selfie is not penalised for its extra height.  The tight
-   box itself is a poor measure: measured on skimage's astronaut (a
-   head-and-upper-body portrait) it is 4.1 % of the image area (104 px in
-   512²) and a literal 15 % rule on it would refuse ordinary portraits.
-   Measured ``coverage``: astronaut 0.26 (pass); a close selfie crop 1.0;
-   the astronaut shrunk to half size on a 768² canvas (distant figure, face
-   47 px) 0.023; a 2×2 tile of astronauts (4 faces of ~100 px in 1024²) 0.06;
-   a 4×4 tile (16 faces in 2048²) 0.016.  The 0.15 limit equals a face box
-   side of 15.5 % of the shorter side (tight box ≈ 2.4 % of a square frame).
+   with ``w × h`` mediapipe's (full-range) face box — brows to chin, cheek to
+   cheek, without hair, ears or neck — and ``long``, ``short`` the photo's
+   sides: the face box's side against the side of a square of the frame's
+   area, so "15 % of the frame" reads the way framing is described (a face
+   filling a third of the picture), whatever the photo's shape.  The tight
+   box's *area* share would be no measure of framing (4.1 % on skimage's
+   astronaut, a head-and-upper-body portrait), and comparing the face with the
+   photo's *shorter* side only (the previous rule) let a full-length figure
+   through whenever the photo was cropped narrow: a tall 210 × 520 crop of one
+   standing man from ultralytics' ``bus.jpg`` scored 0.26 on it and passed.
+   ``MAX_FRAME_ASPECT = 16 / 9``: a frame narrower than 9:16 (the tallest
+   common camera format) counts as 9:16, so cropping tightly round a standing
+   figure does not raise its share (the 170 × 590 crop of the man beside him:
+   plain share 0.153, counted as 9:16 0.109).
+
+   Measured ``coverage`` (old shorter-side measure in brackets):
+   head-and-shoulders portraits pass — the astronaut 0.20 (0.26), Grace
+   Hopper 0.36 (0.96), the Ancelotti crop 0.37 (0.90), the astronaut padded to
+   a 3:4 phone frame 0.18 (0.27), a close selfie crop 0.44 (1.0), ultralytics'
+   ``zidane.jpg`` (16:9, the nearer man's head and upper body) 0.16 (0.28);
+   distant and full-length figures fail — ``bus.jpg`` whole (810 × 1080)
+   0.067 (0.04), one man cropped full-length 210 × 520 0.11 (0.26) and
+   300 × 660 0.10 (0.18), the astronaut at half size on a 768² canvas 0.061
+   (0.023), at 1.5× on a 1080 × 1920 canvas 0.106 (0.125), at 1.7× on a
+   1920 × 1080 canvas 0.120 (0.159: passed before).  Group photos: a 2 × 2
+   tile of astronauts 0.098 per face (and :class:`MultipleFaces` first).
 
 3. **Pose** — yaw ``> MAX_YAW_DEG (45°)`` → :class:`FacePoseTooExtreme`.  Yaw
    comes from the 3D landmarks: the face's left–right axis is the sum of the
@@ -41,7 +53,11 @@ charged):
    −47° on the whole photo, −50° on a crop.
 
 4. **Features visible** — an eye or the mouth covered →
-   :class:`FaceFeaturesNotVisible`.  The legacy mesh always places every
+   :class:`FaceFeaturesNotVisible`, unless the face is too dark (mean grey of
+   the landmark box on the aligned crop under ``TOO_DARK_MEAN`` = 50, the
+   measure ``input_quality_score`` uses) → :class:`~generation.face.TooDark`
+   (see :mod:`generation.face`; sideways and upside-down photos were already
+   refused there as :class:`~generation.face.PhotoRotated`).  The legacy mesh always places every
    landmark (it hallucinates a mouth under a mask), so the signal is the
    image inside each feature's landmark polygon (each eye's contour, the outer
    lip line) on a 256² aligned crop: the spread of CIELAB lightness
@@ -65,7 +81,7 @@ import numpy as np
 
 from .align import align_face
 from .errors import FaceFeaturesNotVisible, FacePoseTooExtreme, FaceTooSmall, MultipleFaces
-from .face import Box, Face
+from .face import TOO_DARK_MEAN, Box, Face, PhotoRotated, TooDark
 
 __all__ = [
     "Validation",
@@ -73,15 +89,19 @@ __all__ = [
     "face_coverage",
     "estimate_yaw",
     "feature_spread",
+    "features_visible",
+    "face_brightness",
+    "TooDark",
+    "PhotoRotated",
     "MIN_COVERAGE",
-    "HEAD_FACTOR",
+    "MAX_FRAME_ASPECT",
     "MAX_YAW_DEG",
     "MULTI_FACE_AREA_RATIO",
     "MIN_FEATURE_SPREAD",
 ]
 
 MIN_COVERAGE = 0.15
-HEAD_FACTOR = 2.5
+MAX_FRAME_ASPECT = 16 / 9
 MAX_YAW_DEG = 45.0
 MULTI_FACE_AREA_RATIO = 0.5
 MIN_FEATURE_SPREAD = 10.0
@@ -118,10 +138,14 @@ def _area(box: Box) -> float:
 
 
 def face_coverage(box: Box, shape: tuple[int, ...]) -> float:
-    """Head-and-shoulders coverage 0..1 of a face box ``(x0, y0, x1, y1)`` in an image of ``shape`` (H, W, ...)."""
-    s = max(box[2] - box[0], box[3] - box[1])
-    short = min(shape[0], shape[1])
-    return float(min(1.0, (HEAD_FACTOR * s / short) ** 2))
+    """Linear share 0..1 of a face box ``(x0, y0, x1, y1)`` in an image of ``shape`` (H, W, ...).
+
+    ``√(box area / frame area)``, a frame narrower than 9:16 counted as 9:16
+    (see the module docstring).
+    """
+    area = max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+    long, short = max(shape[0], shape[1]), min(shape[0], shape[1])
+    return float(min(1.0, math.sqrt(area / (long * max(short, long / MAX_FRAME_ASPECT)))))
 
 
 def estimate_yaw(landmarks: np.ndarray) -> float:
@@ -152,6 +176,22 @@ def feature_spread(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float]
             v = grey[max(0, y0 - 1):y1 + 2, max(0, x0):x1 + 1].ravel()
         out[name] = float(np.percentile(v, 90) - np.percentile(v, 10)) if v.size else 0.0
     return out
+
+
+def face_brightness(image: np.ndarray, landmarks: np.ndarray) -> float:
+    """Mean grey (0..255) of the landmarks' bounding box in an aligned (N, N, 3) uint8 RGB crop."""
+    h, w = image.shape[:2]
+    x0, y0 = np.floor(landmarks[:, :2].min(axis=0)).astype(int)
+    x1, y1 = np.ceil(landmarks[:, :2].max(axis=0)).astype(int)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    face = image[y0:y1, x0:x1] if x1 - x0 >= 8 and y1 - y0 >= 8 else image
+    return float(cv2.cvtColor(np.ascontiguousarray(face), cv2.COLOR_RGB2GRAY).mean())
+
+
+def features_visible(rgb: np.ndarray, landmarks: np.ndarray) -> bool:
+    """Do both eyes and the mouth of the (478, 3) landmarks pass the visibility check in this photo?"""
+    small = align_face(rgb, landmarks, _CHECK_SIZE)
+    return min(feature_spread(small.image, small.landmarks).values()) >= MIN_FEATURE_SPREAD
 
 
 _FEATURE_WORDS = {"right_eye": "eyes", "left_eye": "eyes", "mouth": "mouth"}
@@ -191,6 +231,8 @@ def validate_face(rgb: np.ndarray, face: Face) -> Validation:
     spread = feature_spread(small.image, small.landmarks)
     hidden = sorted({_FEATURE_WORDS[k] for k, v in spread.items() if v < MIN_FEATURE_SPREAD})
     if hidden:
+        if face_brightness(small.image, small.landmarks) < TOO_DARK_MEAN:
+            raise TooDark()  # the real reason they cannot be seen
         what = " and ".join(hidden)
         raise FaceFeaturesNotVisible(
             f"Your {what} seem{'s' if hidden == ['mouth'] else ''} to be covered. Please use a photo where "

@@ -63,12 +63,21 @@ def test_astronaut_portrait_passes_and_close_selfie_covers_more(astronaut, astro
     validate_face(close, close_face)  # a close selfie passes too
 
 
-def test_coverage_is_relative_to_the_shorter_side(astronaut, astro_face):
-    # padding the photo to 3:4 (a phone selfie's shape) keeps the face's coverage
+def test_coverage_is_the_faces_linear_share_of_the_whole_frame(astronaut, astro_face):
+    # padding the portrait to 3:4 (a phone selfie's shape) adds frame, so the share falls by √(3/4),
+    # and the portrait still passes
     tall = np.full((683, 512, 3), 128, np.uint8)
     tall[85:597] = astronaut
-    assert face_coverage(detect_face(tall).bbox, tall.shape) == pytest.approx(
-        face_coverage(astro_face.bbox, astronaut.shape), rel=0.1)
+    tall_face = detect_face(tall)
+    assert face_coverage(tall_face.bbox, tall.shape) == pytest.approx(
+        face_coverage(astro_face.bbox, astronaut.shape) * math.sqrt(512 / 683), rel=0.05)
+    assert validate_face(tall, tall_face).coverage >= MIN_COVERAGE
+    # a frame narrower than 9:16 counts as 9:16: padding to 1:3 measures like padding to 9:16
+    box = (100.0, 100.0, 200.0, 200.0)
+    assert face_coverage(box, (1536, 512, 3)) == pytest.approx(100 / math.sqrt(1536 * 1536 * 9 / 16))
+    assert face_coverage(box, (512, 1536, 3)) == face_coverage(box, (1536, 512, 3))
+    assert face_coverage(box, (512, 512, 3)) == pytest.approx(100 / 512)
+    assert face_coverage((0.0, 0.0, 600.0, 600.0), (512, 512, 3)) == 1.0
 
 
 def test_distant_figure_is_too_small(astronaut):
