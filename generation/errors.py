@@ -22,6 +22,8 @@ code                       status  meaning
                                    (group photo, distant figure)
 ``MultipleFaces``           422    two or more faces of comparable size
 ``FacePoseTooExtreme``      422    head turned more than 45° away from the camera
+``TooDark``                 422    the face (or the photo) is too dark to read
+``PhotoRotated``            422    the photo is sideways or upside down
 ``PromptModerated``         400    ``TextPrompt`` contains a blocked word
 ``PromptTooLong``           400    ``TextPrompt`` over 500 characters
 ``UnknownStyle``            400    ``Style`` is not one of the known styles
@@ -46,6 +48,8 @@ __all__ = [
     "MultipleFaces",
     "FacePoseTooExtreme",
     "PromptModerated",
+    "TooDark",
+    "PhotoRotated",
 ]
 
 
@@ -105,7 +109,6 @@ class UnknownStyle(PhotoError):
     default_message = "This style isn't available."
 
 
-
 class FaceTooSmall(PhotoError):
     status = 422
     default_message = (
@@ -132,4 +135,20 @@ class PromptModerated(PhotoError):
     status = 400
     default_message = (
         "The text prompt contains words we can't use. Please describe your avatar differently."
+    )
+
+
+class TooDark(PhotoError):
+    status = 422
+    default_message = (
+        "This photo is too dark for us to see your face. Please take one in better light, "
+        "facing a window or a lamp, and try again."
+    )
+
+
+class PhotoRotated(PhotoError):
+    status = 422
+    default_message = (
+        "This photo seems to be sideways or upside down. Please rotate it so that your face is "
+        "upright and try again."
     )

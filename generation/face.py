@@ -86,7 +86,7 @@ import cv2
 import numpy as np
 
 from .align import eye_centres, warp_similarity
-from .errors import FaceFeaturesNotVisible, NoFaceDetected, PhotoError
+from .errors import FaceFeaturesNotVisible, NoFaceDetected, PhotoRotated, TooDark
 
 __all__ = [
     "Face",
@@ -135,26 +135,6 @@ _models: dict[str, object] = {}
 #: The detector's six keypoints of a face, pixels: the subject's right eye, left eye, nose tip,
 #: mouth centre, right ear, left ear.
 Keypoints = tuple[tuple[float, float], ...]
-
-
-class TooDark(PhotoError):
-    """Code ``TooDark`` (422): the face (or the photo) is too dark to read its features."""
-
-    status = 422
-    default_message = (
-        "This photo is too dark for us to see your face. Please take one in better light, "
-        "facing a window or a lamp, and try again."
-    )
-
-
-class PhotoRotated(PhotoError):
-    """Code ``PhotoRotated`` (422): the photo is sideways or upside down."""
-
-    status = 422
-    default_message = (
-        "This photo seems to be sideways or upside down. Please rotate it so that your face is "
-        "upright and try again."
-    )
 
 
 @dataclass(frozen=True, eq=False)

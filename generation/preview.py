@@ -250,7 +250,7 @@ def make_preview(
     Raises the :mod:`generation.errors` refusals (UnknownStyle, PromptTooLong,
     PromptModerated, ImageTooLarge, UnsupportedImageFormat, InvalidImage,
     ImageTooSmall, NoFaceDetected, MultipleFaces, FaceTooSmall,
-    FacePoseTooExtreme, FaceFeaturesNotVisible), ``BackendUnavailable`` (503)
+    FacePoseTooExtreme, FaceFeaturesNotVisible, TooDark, PhotoRotated), ``BackendUnavailable`` (503)
     from the diffusion backend, and ValueError for out-of-range arguments.
     """
     clock = _Clock()

@@ -55,9 +55,9 @@ charged):
 4. **Features visible** — an eye or the mouth covered →
    :class:`FaceFeaturesNotVisible`, unless the face is too dark (mean grey of
    the landmark box on the aligned crop under ``TOO_DARK_MEAN`` = 50, the
-   measure ``input_quality_score`` uses) → :class:`~generation.face.TooDark`
+   measure ``input_quality_score`` uses) → :class:`~generation.errors.TooDark`
    (see :mod:`generation.face`; sideways and upside-down photos were already
-   refused there as :class:`~generation.face.PhotoRotated`).  The legacy mesh always places every
+   refused there as :class:`~generation.errors.PhotoRotated`).  The legacy mesh always places every
    landmark (it hallucinates a mouth under a mask), so the signal is the
    image inside each feature's landmark polygon (each eye's contour, the outer
    lip line) on a 256² aligned crop: the spread of CIELAB lightness
@@ -80,8 +80,8 @@ import cv2
 import numpy as np
 
 from .align import align_face
-from .errors import FaceFeaturesNotVisible, FacePoseTooExtreme, FaceTooSmall, MultipleFaces
-from .face import TOO_DARK_MEAN, Box, Face, PhotoRotated, TooDark
+from .errors import FaceFeaturesNotVisible, FacePoseTooExtreme, FaceTooSmall, MultipleFaces, PhotoRotated, TooDark
+from .face import TOO_DARK_MEAN, Box, Face
 
 __all__ = [
     "Validation",

@@ -23,7 +23,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from generation.errors import FaceFeaturesNotVisible, FaceTooSmall, MultipleFaces, NoFaceDetected, PhotoError
-from generation.face import PhotoRotated, TooDark, detect_face, detect_faces
+from generation.errors import PhotoRotated, TooDark
+from generation.face import detect_face, detect_faces
 from generation.photo import load_photo
 from generation.preview import make_preview
 from generation.validate import FEATURE_POLYGONS, MIN_COVERAGE, face_coverage, validate_face
