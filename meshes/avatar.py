@@ -20,13 +20,18 @@ Roblox-style local position is ``model_position - part_center(part)``.
 Description edits (the ``SetProperty`` op): :meth:`Avatar.set_property` changes one
 of :data:`SETTABLE_PROPERTIES` -- the six ``*Color`` properties ([r, g, b] 0..1; the
 matching ``BodyParts[i].Color`` follows, as in Roblox), the six scales (ranges from
-the HumanoidDescription JSON Schema) and ``Accessories`` (a list of
-AccessoryDescription dicts, schema-checked).  Only the description changes: the
+the HumanoidDescription JSON Schema) and ``Accessories`` (a list of at most
+:data:`~meshes.limits.MAX_ACCESSORIES` AccessoryDescription dicts, schema-checked).
+Sizes are checked before contents: a list longer than its property allows is refused
+by its length alone, and no value may hold more than
+:data:`~meshes.limits.MAX_PROPERTY_VALUES` values in all, so an oversized edit costs
+no per-item work.  Integers must fit in int64.  Only the description changes: the
 geometry is edited with mesh ops.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import struct
@@ -34,7 +39,7 @@ import struct
 import numpy as np
 
 from .editable_image import EditableImage
-from .limits import InvalidEdit
+from .limits import INT64_MAX, INT64_MIN, MAX_ACCESSORIES, MAX_PROPERTY_VALUES, InvalidEdit
 from .editable_mesh import EditableMesh
 from .r15 import BODY_PARTS, PART_TO_BODY_PART, ASSET_TYPE_OF_BODY_PART
 from schemas.humanoid import humanoid_description_schema, schema_errors
@@ -46,6 +51,23 @@ COLOR_PROPERTIES: dict[str, str] = {f"{bp}Color": bp for bp in BODY_PARTS}
 SCALE_PROPERTIES = ("HeightScale", "WidthScale", "DepthScale", "HeadScale", "BodyTypeScale", "ProportionScale")
 #: What the ``SetProperty`` op may change.
 SETTABLE_PROPERTIES = (*COLOR_PROPERTIES, *SCALE_PROPERTIES, "Accessories")
+
+
+@functools.lru_cache(maxsize=1)
+def _description_schema() -> dict:
+    """The HumanoidDescription schema, read once (never mutated)."""
+    return humanoid_description_schema()
+
+
+@functools.lru_cache(maxsize=None)
+def _max_items(name: str) -> int:
+    """Longest list property ``name`` accepts (0: it is not a list)."""
+    schema = _description_schema()
+    prop = schema["properties"][name]
+    if "$ref" in prop:
+        prop = schema["$defs"][prop["$ref"].rsplit("/", 1)[-1]]
+    most = int(prop.get("maxItems", 0)) if prop.get("type") == "array" else 0
+    return min(most, MAX_ACCESSORIES) if name == "Accessories" else most
 
 
 class Avatar:
@@ -105,8 +127,13 @@ class Avatar:
             raise InvalidEdit(f"property {name!r} cannot be set; allowed: {list(SETTABLE_PROPERTIES)}")
         if isinstance(value, tuple):
             value = list(value)
-        _check_plain(value, name)
-        schema = humanoid_description_schema()
+        # Sizes first, so a huge value is refused before any per-item work.
+        if isinstance(value, list) and len(value) > _max_items(name):
+            most = _max_items(name)
+            raise InvalidEdit(f"{name} takes at most {most} items, got {len(value)}" if most
+                              else f"{name} takes a single value, not a list")
+        _check_plain(value, name, budget=[MAX_PROPERTY_VALUES])
+        schema = _description_schema()
         errs = schema_errors(value, schema["properties"][name], schema, f"$.{name}")
         if errs:
             raise InvalidEdit("; ".join(errs[:3]))
@@ -225,11 +252,22 @@ def _feed(h: "hashlib._Hash", obj: object) -> None:
         raise TypeError(f"cannot hash {type(obj).__name__}")
 
 
-def _check_plain(obj: object, where: str, depth: int = 0) -> None:
-    """Only str/int/float/bool/None/bytes/list/dict with str keys; finite floats."""
+def _check_plain(obj: object, where: str, depth: int = 0, budget: list[int] | None = None) -> None:
+    """Only str/int/float/bool/None/bytes/list/dict with str keys; finite floats.
+
+    With ``budget=[n]`` (edits): at most n values in all, each container refused by
+    its length before its items are looked at, and every int must fit in int64."""
     if depth > 32:
         raise InvalidEdit(f"{where}: nested too deeply")
-    if obj is None or isinstance(obj, (bool, int, str, bytes)):
+    if budget is not None:
+        budget[0] -= 1
+        if budget[0] < (len(obj) if isinstance(obj, (list, tuple, dict)) else 0):
+            raise InvalidEdit(f"{where}: the value holds more than {MAX_PROPERTY_VALUES} values")
+    if obj is None or isinstance(obj, (bool, str, bytes)):
+        return
+    if isinstance(obj, int):
+        if budget is not None and not INT64_MIN <= obj <= INT64_MAX:
+            raise InvalidEdit(f"{where}: the integer {obj} does not fit in int64")
         return
     if isinstance(obj, float):
         if not math.isfinite(obj):
@@ -237,13 +275,13 @@ def _check_plain(obj: object, where: str, depth: int = 0) -> None:
         return
     if isinstance(obj, (list, tuple)):
         for x in obj:
-            _check_plain(x, where, depth + 1)
+            _check_plain(x, where, depth + 1, budget)
         return
     if isinstance(obj, dict):
         for k, v in obj.items():
             if not isinstance(k, str):
                 raise InvalidEdit(f"{where}: keys must be strings")
-            _check_plain(v, where, depth + 1)
+            _check_plain(v, where, depth + 1, budget)
         return
     raise InvalidEdit(f"{where}: unsupported value of type {type(obj).__name__}")
 

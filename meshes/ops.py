@@ -28,8 +28,13 @@ An op is a msgpack-friendly dict with an ``"op"`` key and exactly the keys below
 ``DrawCircle``        ``{"op", "Image", "Center": [x, y], "Radius": int, "Color", "Transparency"}`` (+ ``CombineType``)
 ``SetProperty``       ``{"op", "Property": str, "Value": ...}`` on the HumanoidDescription: the six
                       ``*Color`` properties ([r, g, b] 0..1), the six scales (schema ranges) and
-                      ``Accessories`` (list of AccessoryDescription dicts); anything else is refused
+                      ``Accessories`` (list of at most 16 AccessoryDescription dicts, its length checked
+                      before its items); anything else is refused
                       (see :meth:`meshes.avatar.Avatar.set_property`).
+
+Every id and integer an op carries must fit in int64 and every number must be finite
+(:func:`meshes.value_checks._integer` / :func:`~meshes.value_checks._number`); list
+lengths are checked before the items.
 
 :func:`apply_op` validates the op completely first and raises :class:`InvalidEdit`
 (code "InvalidEdit", HTTP 422; :class:`MeshLimitExceeded` for the mesh limits)
@@ -58,7 +63,7 @@ import numpy as np
 from .avatar import Avatar, _plain_copy
 from .limits import MAX_COORDINATE, MAX_INFLUENCES, MAX_TRIANGLES, MAX_VERTICES, InvalidEdit, MeshLimitExceeded
 from .editable_mesh import EditableMesh
-from .value_checks import _int_id, _vec
+from .value_checks import _int_id, _integer, _vec
 
 __all__ = [
     "InvalidEdit",
@@ -166,9 +171,12 @@ def set_property_op(name: str, value) -> dict:
 _Prepared = tuple[Callable[[], None], tuple]
 
 
-def _id_list(v: object, what: str, n: int | None = None) -> list[int]:
+def _id_list(v: object, what: str, n: int | None = None, *, most: int = MAX_VERTICES) -> list[int]:
+    """A list of int64 ids: exactly ``n`` of them, or at most ``most`` (checked before any item)."""
     if not isinstance(v, (list, tuple)) or (n is not None and len(v) != n):
         raise InvalidEdit(f"{what} must be a list of {n if n is not None else ''} integer ids".replace("  ", " "))
+    if len(v) > most:
+        raise InvalidEdit(f"{what}: at most {most} ids per op")
     return [_int_id(x, what) for x in v]
 
 
@@ -206,8 +214,6 @@ def _prepare_mesh_op(avatar: Avatar, name: str, op: dict) -> _Prepared:
         ps = op["Positions"]
         if not isinstance(ps, (list, tuple)) or len(ps) != len(ids):
             raise InvalidEdit(f"{name}: Positions must be a list with one [x, y, z] per vertex id")
-        if len(ids) > MAX_VERTICES:
-            raise InvalidEdit(f"{name}: at most {MAX_VERTICES} vertices per op")
         vids = np.asarray(ids, np.int64)
         if len(np.unique(vids)) != len(vids):
             raise InvalidEdit(f"{name}: VertexIds must be distinct")
@@ -272,7 +278,7 @@ def _prepare_mesh_op(avatar: Avatar, name: str, op: dict) -> _Prepared:
 
     # SetVertexBoneWeights
     vid = vertex()
-    bones = _id_list(op["Bones"], f"{name}: Bones")
+    bones = _id_list(op["Bones"], f"{name}: Bones", most=MAX_INFLUENCES)
     weights = op["Weights"]
     if not isinstance(weights, (list, tuple)) or len(weights) != len(bones) or not 1 <= len(bones) <= MAX_INFLUENCES:
         raise InvalidEdit(f"{name}: need 1..{MAX_INFLUENCES} bones with one weight each")
@@ -435,12 +441,23 @@ def apply_ops(avatar: Avatar, ops: Iterable[dict]) -> int:
     return len(ops)
 
 
+def _cost_int(v: object) -> int | None:
+    """``v`` as an int64 when it is one (or a float holding one), else None; never raises."""
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        v = int(v)
+    try:
+        return _integer(v, "value")
+    except InvalidEdit:
+        return None
+
+
 def ops_cost(avatar: Avatar, ops: Iterable[dict]) -> int:
     """Upper bound of the work a batch does: pixels it may touch, plus one per vertex
     (``BatchSetValues``: one per vertex id) or other op.
 
-    Lets a server refuse a batch that would stall it before applying anything; a
-    malformed op costs 1 here and is refused by :func:`validate_op` anyway.
+    Lets a server refuse a batch that would stall it before applying anything.  It
+    never raises: a malformed op (a missing key, a NaN or infinite size, an id past
+    int64) costs 1 here and is refused by :func:`validate_op` anyway.
     """
     total = 0
     for op in ops:
@@ -453,13 +470,19 @@ def ops_cost(avatar: Avatar, ops: Iterable[dict]) -> int:
             total += 1
             continue
         width, height = img.Size
-        try:
-            if op.get("op") == "DrawCircle":
-                side = 2 * int(op["Radius"]) + 1
-                total += min(side * side, width * height)
-            else:
-                w, h = (int(c) for c in op["Size"])
-                total += min(max(w, 0) * max(h, 0), width * height)
-        except (KeyError, TypeError, ValueError):
+        if op.get("op") == "DrawCircle":
+            r = _cost_int(op.get("Radius"))
+            if r is None:
+                total += 1
+                continue
+            side = 2 * max(r, 0) + 1
+            total += min(side * side, width * height)
+            continue
+        size = op.get("Size")
+        wh = [_cost_int(c) for c in size] if isinstance(size, (list, tuple)) and len(size) == 2 else [None]
+        if None in wh:
             total += 1
+            continue
+        w, h = wh
+        total += min(max(w, 0) * max(h, 0), width * height)
     return total

@@ -9,6 +9,11 @@ the JSON Schema from the same annotations, so docs and checks cannot drift.
 
 Supported annotations: ``str``, ``int``, ``float``, ``bool``, ``bytes``,
 ``list``, ``dict`` and ``X | None`` (optional, default ``None``).
+
+Every string a params object holds -- a ``str`` field, or a string (value or key)
+anywhere inside a ``list`` or ``dict`` field -- is a sequence of Unicode scalar
+values: a lone surrogate (``"\\ud800"`` is legal JSON, but not UTF-8) is refused
+here, so nothing downstream (the database, msgpack, a log line) meets one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import math
 import types
 import typing
 from typing import Any, TypeVar
+
+import msgpack
 
 from .errors import InvalidParams
 
@@ -49,6 +56,41 @@ def _field_type(cls: type, field: dataclasses.Field) -> tuple[type, bool]:
     return hint, False
 
 
+def _is_text(s: str) -> bool:
+    """True when ``s`` holds only Unicode scalar values (no lone surrogates)."""
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _all_text(value: Any) -> bool:
+    """True when no string inside ``value`` (a decoded JSON / msgpack tree) holds a surrogate."""
+    try:
+        # One C-speed pass; it fails on the first string UTF-8 cannot encode.
+        msgpack.packb(value, use_bin_type=True)
+        return True
+    except UnicodeEncodeError:
+        return False
+    except Exception:  # an int past 64 bits, deep nesting, ...: look at each string
+        pass
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if not _is_text(v):
+                return False
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return True
+
+
 def _check_value(name: str, value: Any, typ: type, field: dataclasses.Field) -> Any:
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -73,6 +115,10 @@ def _check_value(name: str, value: Any, typ: type, field: dataclasses.Field) -> 
             raise InvalidParams(f"'{name}' is longer than {limit} characters.")
         if not value and field.default is dataclasses.MISSING:
             raise InvalidParams(f"'{name}' must not be empty.")
+        if not _is_text(value):
+            raise InvalidParams(f"'{name}' is not valid Unicode text (it holds an unpaired surrogate).")
+    if typ in (list, dict) and not _all_text(value):
+        raise InvalidParams(f"'{name}' holds a string that is not valid Unicode text (an unpaired surrogate).")
     return value
 
 

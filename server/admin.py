@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from .auth import new_api_key
+from .auth import hash_creation_token, new_api_key
 from .config import Config
 from .db import Experience, open_engine
 from .ids import new_id
@@ -15,7 +16,23 @@ __all__ = ["create_experience", "list_experiences", "check_settings", "SETTING_K
 
 #: Per-experience settings an operator may set (SPEC §3).
 SETTING_KEYS = ("Allowed2DGenerations", "Allowed3DGenerations", "SessionTime", "QueueShare",
-                "DefaultStyle", "LikenessThreshold", "InputCaching", "CreationTokens")
+                "DefaultStyle", "LikenessThreshold", "InputCaching", "CreationTokens",
+                "MaxOutfitsPerPlayer", "PurchaseCallbackUrl")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_http_url(v) -> bool:
+    if not isinstance(v, str) or len(v) > 2048:
+        return False
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018 -- raises ValueError for a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def check_settings(settings: dict) -> dict:
@@ -29,6 +46,10 @@ def check_settings(settings: dict) -> dict:
         "SessionTime": lambda v: isinstance(v, (int, float)) and 0 < v <= 86400,
         "QueueShare": lambda v: isinstance(v, (int, float)) and 0 < v <= 1000,
         "LikenessThreshold": lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
+        "CreationTokens": lambda v: isinstance(v, (list, tuple)) and all(
+            isinstance(t, str) and 0 < len(t) <= 256 for t in v),
+        "MaxOutfitsPerPlayer": lambda v: _is_int(v) and v >= 1,
+        "PurchaseCallbackUrl": _is_http_url,
     }
     for key, ok in rules.items():
         if key in settings and not ok(settings[key]):
@@ -41,6 +62,8 @@ async def create_experience(config: Config, name: str, settings: dict | None = N
     from .app import init_database
 
     settings = check_settings({k: v for k, v in (settings or {}).items() if v is not None})
+    if "CreationTokens" in settings:  # only their hashes are stored (publish compares hashes)
+        settings["CreationTokens"] = [hash_creation_token(t) for t in settings["CreationTokens"]]
     engine, sessionmaker = open_engine(config.db_url)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -6,6 +6,9 @@ up by their hash.
 * An **API key** is 32 random bytes, shown once by ``acs admin
   create-experience`` and stored only as its SHA-256 (a random key of that
   length needs no slow hash).
+* An **avatar creation token** (the experience's ``CreationTokens`` setting,
+  checked as ``PromptCreateAvatarAsync``'s ``TokenId``) is stored only as
+  ``"sha256:" + hash_api_key(token)`` (:func:`hash_creation_token`).
 * A **player token** is ``base64url(payload).base64url(HMAC-SHA256)`` with the
   payload ``{"x": experience_id, "p": player_id, "e": expiry}``.  The server's
   secret lives in the data directory so tokens survive restarts.
@@ -22,7 +25,8 @@ from dataclasses import dataclass
 
 from schemas.errors import Unauthorized
 
-__all__ = ["Principal", "new_api_key", "hash_api_key", "PlayerTokens"]
+__all__ = ["Principal", "new_api_key", "hash_api_key", "hash_creation_token", "creation_token_matches",
+           "PlayerTokens"]
 
 KEY_PREFIX = "acs_"
 
@@ -44,6 +48,33 @@ def new_api_key() -> tuple[str, str]:
 
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+#: Marks a stored creation token as a hash (entries without it predate hashing).
+CREATION_TOKEN_HASH_PREFIX = "sha256:"
+
+
+def hash_creation_token(token: str) -> str:
+    """The stored form of an avatar creation token: ``"sha256:<hex>"``."""
+    return CREATION_TOKEN_HASH_PREFIX + hash_api_key(token)
+
+
+def creation_token_matches(token: str, stored: object) -> bool:
+    """Whether ``token`` is one of the experience's stored creation tokens.
+
+    ``stored`` is the ``CreationTokens`` setting: hashes from
+    :func:`hash_creation_token`; an entry without the prefix was written before
+    tokens were hashed and is compared as the token itself."""
+    if not isinstance(stored, (list, tuple)):
+        return False
+    hashed = hash_creation_token(token)
+    found = False
+    for entry in stored:
+        if not isinstance(entry, str):
+            continue
+        want = hashed if entry.startswith(CREATION_TOKEN_HASH_PREFIX) else token
+        found |= hmac.compare_digest(entry.encode(), want.encode())
+    return found
 
 
 def _b64(data: bytes) -> str:

@@ -10,7 +10,7 @@ import websockets
 from client_sim.connection import Connection, RemoteError
 from client_sim.sdk import GameClient, GameServer
 
-from .conftest import Http, active_session, new_experience, running_server
+from .conftest import Http, active_session, generate, new_experience, running_server
 
 
 
@@ -181,3 +181,84 @@ async def test_oversized_numbers_and_nesting_are_400_not_500(world):
     assert status == 400 and "TtlSeconds" in reply["error"]["message"]
     status, reply = await http.rpc("CreatePlayerToken", {"PlayerId": ""})
     assert status == 400 and "empty" in reply["error"]["message"]
+
+
+def test_lone_surrogates_are_refused_by_the_params_decoder():
+    from schemas import decode
+    from schemas import methods as m
+    from schemas.errors import InvalidParams
+
+    with pytest.raises(InvalidParams, match="PlayerId.*Unicode"):
+        decode(m.CreatePlayerToken, {"PlayerId": "a\ud800b"})
+    assert decode(m.CreatePlayerToken, {"PlayerId": "Zoë 🙂"}).PlayerId == "Zoë 🙂"  # real non-ASCII is fine
+    # Inside list params too, as a value or a key, also next to an int msgpack could not carry.
+    for ops in ([{"op": "SetProperty", "Property": "Accessories", "Value": [{"AccessoryType": "Hat",
+                                                                            "Instance": "x\udfff"}]}],
+                [{"op\ud83d": 1}],
+                [{"op": "RemoveFace", "Part": "Head", "FaceId": 2**70, "Note": ["\udc00"]}]):
+        with pytest.raises(InvalidParams, match="Ops.*Unicode"):
+            decode(m.ApplyEdits, {"GenerationId": "g", "BaseVersion": 0, "Ops": ops})
+
+
+async def test_hostile_values_get_typed_refusals_not_500s(tmp_path, executor, astronaut_jpeg):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor) as srv:
+        http = Http(srv.url, key)
+        # A lone surrogate (legal JSON, not Unicode text) in a str param.
+        status, body = await http.rpc("CreatePlayerToken", raw=b'{"PlayerId": "a\\ud800b"}')
+        assert status == 400 and body["error"]["code"] == "InvalidParams", body
+        assert "PlayerId" in body["error"]["message"]
+
+        async with GameServer(srv.url, key) as gs:
+            sid = (await active_session(gs, "p"))["SessionId"]
+            token = await gs.CreatePlayerToken("p")
+            _, gen_id = await generate(gs, srv.url, token, astronaut_jpeg, sid)
+            copy = await gs.LoadGeneratedAvatarAsync(gen_id)
+            base = copy.version
+            hash_before = copy.content_hash()
+            vid = copy.avatar.parts["Head"].GetVertices()[0]
+
+            def circle(radius):
+                return {"op": "DrawCircle", "Image": "Head", "Center": [10, 10], "Radius": radius,
+                        "Color": [1.0, 0.0, 0.0], "Transparency": 0.0}
+
+            def rectangle(size):
+                return {"op": "DrawRectangle", "Image": "Head", "Position": [0, 0], "Size": size,
+                        "Color": [1.0, 0.0, 0.0], "Transparency": 0.0}
+
+            inf, nan = float("inf"), float("nan")
+            hostile = [
+                {"op": "BatchSetValues", "Part": "Head", "VertexIds": [2**64 - 1], "Positions": [[0.0, 0.0, 0.0]]},
+                {"op": "BatchSetValues", "Part": "Head", "VertexIds": [-1, 2**63],
+                 "Positions": [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]},
+                circle(inf), circle(nan), circle(-inf),
+                rectangle([inf, 1]), rectangle([nan, 1]), rectangle([1, inf]),
+            ]
+            for op in hostile:  # over the websocket (msgpack carries uint64, NaN and Infinity)
+                with pytest.raises(RemoteError) as err:
+                    await gs.conn.call("ApplyEdits", {"GenerationId": gen_id, "BaseVersion": base, "Ops": [op]})
+                assert err.value.code == "InvalidEdit", (op, err.value)
+                assert err.value.message
+            # ... and over HTTP JSON.
+            status, body = await http.rpc("ApplyEdits", {"GenerationId": gen_id, "BaseVersion": base,
+                                                         "Ops": hostile[:2]})
+            assert status == 422 and body["error"]["code"] == "InvalidEdit", body
+            raw = ('{"GenerationId": "%s", "BaseVersion": %d, "Ops": [{"op": "SetProperty", "Property": '
+                   '"Accessories", "Value": [{"AccessoryType": "Hat", "Instance": "a\\ud800"}]}]}' % (gen_id, base))
+            status, body = await http.rpc("ApplyEdits", raw=raw.encode())
+            assert status == 400 and body["error"]["code"] == "InvalidParams", body
+
+            # 60,000 accessories (as many as a frame may carry): refused by their count.
+            many = [{"AccessoryType": "Hat"}] * 60_000
+            with pytest.raises(RemoteError) as err:
+                await gs.conn.call("ApplyEdits", {"GenerationId": gen_id, "BaseVersion": base, "Ops": [
+                    {"op": "SetProperty", "Property": "Accessories", "Value": many}]})
+            assert err.value.code == "InvalidEdit" and "16" in err.value.message
+
+            # Nothing was applied (no refused batch took a version), and good edits still work.
+            assert copy.content_hash() == hash_before
+            version = await copy.edit([{"op": "SetPosition", "Part": "Head", "VertexId": vid,
+                                        "Position": [0.0, 1.0, 0.0]}])
+            assert version == base + 1
+            status, _ = await Http(srv.url, None).get("/healthz")
+            assert status == 200

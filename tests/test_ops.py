@@ -340,3 +340,91 @@ def test_ops_are_deterministic_across_copies(av: Avatar):
         apply_ops(other, [wire(op) for op in b])
     assert av.content_hash() == other.content_hash()
     assert Avatar.from_wire(wire(av.to_wire())).content_hash() == av.content_hash()
+
+
+# --------------------------------------------------------------------------- hostile numbers and sizes
+
+_INF, _NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize("op", [
+    {"op": "BatchSetValues", "Part": "Head", "VertexIds": [2**64 - 1], "Positions": [[0.0, 0.0, 0.0]]},
+    {"op": "BatchSetValues", "Part": "Head", "VertexIds": [-1, 2**63], "Positions": [[0.0, 0.0, 0.0]] * 2},
+    {"op": "SetPosition", "Part": "Head", "VertexId": 2**64 - 1, "Position": [0.0, 0.0, 0.0]},
+    {"op": "SetUV", "Part": "Head", "UVId": 2**63, "UV": [0.0, 0.0]},
+    {"op": "RemoveFace", "Part": "Head", "FaceId": -(2**63) - 1},
+    {"op": "AddVertex", "Part": "Head", "VertexId": 2**64, "Position": [0.0, 0.0, 0.0]},
+    {"op": "AddTriangle", "Part": "Head", "FaceId": EXPLICIT_ID_BASE, "VertexIds": [1, 2, 2**64 - 1]},
+    {"op": "SetVertexBoneWeights", "Part": "Head", "VertexId": 6, "Bones": [2**64 - 1], "Weights": [1.0]},
+], ids=lambda op: op["op"])
+def test_ids_beyond_int64_are_refused_by_every_op(av: Avatar, op):
+    assert ops_cost(av, [op]) >= 1
+    refused(av, op, "int64")
+    refused(av, [set_position_op("Head", 1, (0.0, 0.0, 0.5)), op], "op 1: .*int64")  # in a batch too
+
+
+@pytest.mark.parametrize("bad", [_INF, -_INF, _NAN])
+def test_non_finite_sizes_and_radii_are_refused(av: Avatar, bad):
+    ops = [
+        {"op": "DrawCircle", "Image": "Head", "Center": [4, 4], "Radius": bad, "Color": [1.0, 0.0, 0.0],
+         "Transparency": 0.0},
+        {"op": "DrawRectangle", "Image": "Head", "Position": [0, 0], "Size": [bad, 1], "Color": [1.0, 0.0, 0.0],
+         "Transparency": 0.0},
+        {"op": "DrawRectangle", "Image": "Head", "Position": [0, 0], "Size": [1, bad], "Color": [1.0, 0.0, 0.0],
+         "Transparency": 0.0},
+        {"op": "WritePixelsBuffer", "Image": "Head", "Position": [0, 0], "Size": [bad, bad], "Buffer": b""},
+        {"op": "DrawCircle", "Image": "Head", "Center": [bad, 4], "Radius": 2, "Color": [1.0, 0.0, 0.0],
+         "Transparency": 0.0},
+        {"op": "DrawCircle", "Image": "Head", "Center": [4, 4], "Radius": 2, "Color": [1.0, 0.0, 0.0],
+         "Transparency": bad},
+        {"op": "SetPosition", "Part": "Head", "VertexId": 1, "Position": [0.0, bad, 0.0]},
+        {"op": "SetUV", "Part": "Head", "UVId": 1, "UV": [bad, 0.0]},
+        {"op": "SetVertexBoneWeights", "Part": "Head", "VertexId": 6, "Bones": [1], "Weights": [bad]},
+    ]
+    for op in ops:
+        # The pixel budget is computed before validation: it must price, not crash.
+        assert isinstance(ops_cost(av, [op]), int)
+        refused(av, wire(op))
+
+
+def test_huge_exact_numbers_are_refused_not_overflowed(av: Avatar):
+    big = 10**400  # JSON carries it; no float holds it
+    refused(av, {"op": "SetPosition", "Part": "Head", "VertexId": 1, "Position": [0, big, 0]}, "range")
+    op = {"op": "DrawCircle", "Image": "Head", "Center": [4, 4], "Radius": big, "Color": [1.0, 0.0, 0.0],
+          "Transparency": 0.0}
+    assert 1 <= ops_cost(av, [op]) <= 16 * 16  # priced (at most the whole image), not crashed
+    refused(av, op, "radius")
+    refused(av, set_property_op("Accessories", [{"AccessoryType": "Hat", "AssetId": 2**64}]), "int64")
+    refused(av, set_property_op("Accessories", [{"AccessoryType": "Hat", "Order": -(2**63) - 1}]), "int64")
+
+
+class _NoPerItemWork(list):
+    """A list that fails the test if anything looks at its items."""
+
+    def __iter__(self):
+        raise AssertionError("the items were visited before the length was checked")
+
+    def __getitem__(self, i):
+        raise AssertionError("the items were visited before the length was checked")
+
+
+def test_set_property_counts_are_checked_before_any_item(av: Avatar):
+    hats = _NoPerItemWork([{"AccessoryType": "Hat"}] * 400_000)
+    refused(av, {"op": "SetProperty", "Property": "Accessories", "Value": hats}, "at most 16")
+    refused(av, {"op": "SetProperty", "Property": "HeadColor", "Value": _NoPerItemWork([0.5] * 400_000)},
+            "at most 3")
+    refused(av, {"op": "SetProperty", "Property": "HeightScale", "Value": _NoPerItemWork([1.0] * 10)}, "not a list")
+    # 16 accessories are fine, 17 are not.
+    apply_op(av, set_property_op("Accessories", [{"AccessoryType": "Hat"}] * 16))
+    assert len(av.description["Accessories"]) == 16
+    refused(av, set_property_op("Accessories", [{"AccessoryType": "Hat"}] * 17), "at most 16")
+    # A few accessories smuggling a huge nested list are refused by size, before that list is walked.
+    stuffed = [{"AccessoryType": "Hat", "Junk": _NoPerItemWork([0] * 1_000_000)}]
+    refused(av, {"op": "SetProperty", "Property": "Accessories", "Value": stuffed}, "more than")
+
+
+def test_long_id_lists_are_refused_before_their_items(av: Avatar):
+    ids = _NoPerItemWork([1] * (MAX_VERTICES + 1))
+    refused(av, {"op": "BatchSetValues", "Part": "Head", "VertexIds": ids, "Positions": ids}, "at most")
+    refused(av, {"op": "SetVertexBoneWeights", "Part": "Head", "VertexId": 6, "Bones": _NoPerItemWork([1] * 10**6),
+                 "Weights": [1.0]})

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import hashlib
+import logging
 
 import pytest
 
@@ -174,3 +177,220 @@ async def test_publish_token_name_and_validation_results(tmp_path, executor, ast
             result = await gs.PromptCreateAvatarAsync("tok-body-1", "p", server_copy, name="Space Me")
             assert result["Result"] == "Success"
             await client.close()
+
+
+# --------------------------------------------------------------------------- stored tokens, settings
+
+
+async def test_creation_tokens_are_stored_only_as_hashes(tmp_path):
+    from server.admin import list_experiences
+    from server.config import Config
+
+    await new_experience(tmp_path, CreationTokens=["tok-very-secret-1", "tok-very-secret-2"])
+    (row,) = await list_experiences(Config(data_dir=tmp_path))
+    assert row["settings"]["CreationTokens"] == [
+        "sha256:" + hashlib.sha256(t.encode()).hexdigest() for t in ("tok-very-secret-1", "tok-very-secret-2")]
+    # Nowhere on disk (database, its WAL, blobs) in plain text.
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert b"tok-very-secret" not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("settings", [
+    {"MaxOutfitsPerPlayer": 0}, {"MaxOutfitsPerPlayer": True}, {"MaxOutfitsPerPlayer": "3"},
+    {"MaxOutfitsPerPlayer": 1.5},
+    {"PurchaseCallbackUrl": "ftp://shop.example/buy"}, {"PurchaseCallbackUrl": "file:///etc/passwd"},
+    {"PurchaseCallbackUrl": "http://"}, {"PurchaseCallbackUrl": "shop.example/buy"},
+    {"PurchaseCallbackUrl": "http://shop.example:99999/buy"}, {"PurchaseCallbackUrl": 5},
+    {"CreationTokens": "tok"}, {"CreationTokens": [""]}, {"CreationTokens": [7]},
+])
+def test_publish_settings_are_type_checked(settings):
+    from server.admin import check_settings
+
+    with pytest.raises(ValueError, match=next(iter(settings))):
+        check_settings(dict(settings))
+
+
+def test_publish_settings_accepted():
+    from server.admin import SETTING_KEYS, check_settings
+
+    good = {"MaxOutfitsPerPlayer": 3, "PurchaseCallbackUrl": "https://shop.example:8443/buy?game=1",
+            "CreationTokens": ["a", "b"]}
+    assert check_settings(dict(good)) == good
+    assert {"MaxOutfitsPerPlayer", "PurchaseCallbackUrl"} <= set(SETTING_KEYS)
+
+
+# --------------------------------------------------------------------------- UploadFailed, UnknownFailure
+
+
+async def _published_count(url: str, key: str) -> int:
+    status, listing = await Http(url, key).get("/v1/published")
+    assert status == 200
+    return listing.count(b'"BundleId"')
+
+
+async def test_upload_failed_and_unknown_failure_store_nothing(tmp_path, executor, astronaut_jpeg, caplog):
+    from server.keys import SERVICE
+
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor) as srv:
+        blobs = srv.app[SERVICE].blobs
+        real_put = blobs.put
+        failure: list[BaseException] = []
+
+        async def put(data: bytes) -> str:
+            if data[:4] == b"glTF" and failure:  # the exported bundle
+                raise failure[0]
+            return await real_put(data)
+
+        blobs.put = put
+        async with GameServer(srv.url, key) as gs:
+            sid = (await active_session(gs, "p"))["SessionId"]
+
+            async def confirm(_prompt):
+                return True
+
+            client = await GameClient(srv.url, await gs.CreatePlayerToken("p"), confirm_publish=confirm).connect()
+            _, gen_id = await generate(gs, srv.url, client.token, astronaut_jpeg, sid)
+            server_copy = await gs.LoadGeneratedAvatarAsync(gen_id)
+            client_copy = await client.LoadGeneratedAvatarAsync(gen_id)
+
+            failure[:] = [OSError(errno.ENOSPC, "No space left on device")]
+            result = await gs.PromptCreateAvatarAsync(None, "p", server_copy)
+            assert (result["Result"], result["ResultCode"]) == ("UploadFailed", 4)
+            assert result["Message"] and "BundleId" not in result
+            assert await _published_count(srv.url, key) == 0
+
+            # Not published: still editable.
+            head = server_copy.avatar.parts["Head"]
+            vid = head.GetVertices()[0]
+            version = await server_copy.edit([{"op": "SetPosition", "Part": "Head", "VertexId": vid,
+                                               "Position": list(head.GetPosition(vid))}])
+            await client_copy.wait_version(version)
+
+            failure[:] = [RuntimeError("the disk controller caught fire")]
+            caplog.clear()
+            with caplog.at_level(logging.ERROR, logger="server.api.publish"):
+                result = await gs.PromptCreateAvatarAsync(None, "p", server_copy)
+            assert (result["Result"], result["ResultCode"]) == ("UnknownFailure", 11)
+            assert result["Message"] and "fire" not in result["Message"]  # no internals to the caller
+            assert any(r.exc_info and "fire" in str(r.exc_info[1]) for r in caplog.records)
+            assert await _published_count(srv.url, key) == 0
+
+            failure.clear()
+            result = await gs.PromptCreateAvatarAsync(None, "p", server_copy)
+            assert result["Result"] == "Success"
+            assert await _published_count(srv.url, key) == 1
+            await client.close()
+
+
+# --------------------------------------------------------------------------- MaxOutfits
+
+
+async def test_max_outfits_per_player(tmp_path, executor, astronaut_jpeg):
+    key = await new_experience(tmp_path, MaxOutfitsPerPlayer=1, Allowed3DGenerations=2)
+    async with running_server(tmp_path, executor) as srv:
+        async with GameServer(srv.url, key) as gs:
+            sid = (await active_session(gs, "p"))["SessionId"]
+            asked = []
+
+            async def confirm(prompt):
+                asked.append(prompt["GenerationId"])
+                return True
+
+            client = await GameClient(srv.url, await gs.CreatePlayerToken("p"), confirm_publish=confirm).connect()
+            preview, gen_a = await generate(gs, srv.url, client.token, astronaut_jpeg, sid)
+            gen_b = await gs.GenerateAvatarAsync({"SessionId": sid, "PreviewId": preview["PreviewId"]})
+            copies = [await gs.LoadGeneratedAvatarAsync(g) for g in (gen_a, gen_b)]
+            for g in (gen_a, gen_b):
+                await client.LoadGeneratedAvatarAsync(g)
+
+            # Both publishes at once, one outfit allowed: exactly one is stored.
+            results = await asyncio.gather(*(gs.PromptCreateAvatarAsync(None, "p", c) for c in copies))
+            assert sorted(r["Result"] for r in results) == ["MaxOutfits", "Success"], results
+            refused = next(r for r in results if r["Result"] == "MaxOutfits")
+            assert refused["ResultCode"] == 9 and refused["Message"]
+            assert await _published_count(srv.url, key) == 1
+
+            # Trying again is refused before the player is asked.
+            loser = copies[[r["Result"] for r in results].index("MaxOutfits")]
+            n_asked = len(asked)
+            result = await gs.PromptCreateAvatarAsync(None, "p", loser)
+            assert (result["Result"], result["ResultCode"]) == ("MaxOutfits", 9)
+            assert len(asked) == n_asked
+            await client.close()
+
+
+# --------------------------------------------------------------------------- PurchaseFailure
+
+
+async def test_purchase_callback_refusals_and_approval(tmp_path, executor, astronaut_jpeg, monkeypatch):
+    from aiohttp import web
+
+    from server.api import publish
+
+    mode = {"answer": "402"}
+    received = []
+
+    async def purchase(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        if mode["answer"] == "402":
+            return web.json_response({"Error": "insufficient funds"}, status=402)
+        if mode["answer"] == "declined":
+            return web.json_response({"Approved": False})
+        if mode["answer"] == "slow":
+            await asyncio.sleep(5)
+        return web.json_response({"Approved": True})
+
+    shop = web.Application()
+    shop.router.add_post("/purchase", purchase)
+    runner = web.AppRunner(shop)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    monkeypatch.setattr(publish, "PURCHASE_TIMEOUT", 0.5)
+    key = await new_experience(tmp_path, PurchaseCallbackUrl=f"http://127.0.0.1:{port}/purchase")
+    try:
+        async with running_server(tmp_path, executor) as srv:
+            async with GameServer(srv.url, key) as gs:
+                sid = (await active_session(gs, "p"))["SessionId"]
+
+                async def confirm(_prompt):
+                    return True
+
+                client = await GameClient(srv.url, await gs.CreatePlayerToken("p"),
+                                          confirm_publish=confirm).connect()
+                _, gen_id = await generate(gs, srv.url, client.token, astronaut_jpeg, sid)
+                server_copy = await gs.LoadGeneratedAvatarAsync(gen_id)
+                await client.LoadGeneratedAvatarAsync(gen_id)
+
+                async def attempt(name="Shop Me"):
+                    return await gs.PromptCreateAvatarAsync(None, "p", server_copy, name=name)
+
+                for answer, words in (("402", "402"), ("declined", "declined"), ("slow", "answer")):
+                    mode["answer"] = answer
+                    result = await attempt()
+                    assert (result["Result"], result["ResultCode"]) == ("PurchaseFailure", 10), (answer, result)
+                    assert words in result["Message"]
+                    assert await _published_count(srv.url, key) == 0
+
+                await site.stop()  # the shop is down
+                n = len(received)
+                result = await attempt()
+                assert (result["Result"], result["ResultCode"]) == ("PurchaseFailure", 10)
+                assert "reached" in result["Message"] and len(received) == n
+                assert await _published_count(srv.url, key) == 0
+
+                site = web.TCPSite(runner, "127.0.0.1", port)
+                await site.start()
+                mode["answer"] = "approve"
+                result = await attempt()
+                assert result["Result"] == "Success", result
+                assert received[-1] == {"ExperienceId": received[0]["ExperienceId"], "PlayerId": "p",
+                                        "GenerationId": gen_id, "Name": "Shop Me"}
+                assert received[0]["ExperienceId"].startswith("exp")
+                assert await _published_count(srv.url, key) == 1
+                await client.close()
+    finally:
+        await runner.cleanup()

@@ -1,22 +1,55 @@
-"""PromptCreateAvatarAsync: confirm with the player, check, validate, store (SPEC §4, §6)."""
+"""PromptCreateAvatarAsync: confirm with the player, check, validate, store (SPEC §4, §6).
+
+Every ``PromptCreateAvatarResult`` is produced where its condition is real:
+
+* ``PermissionDenied`` another player's generation; ``TokenInvalid`` a ``TokenId`` the
+  experience does not hold (only token hashes are stored, see
+  :func:`server.auth.hash_creation_token`); ``ModeratedName`` an offensive ``Name``;
+  ``MaxOutfits`` the player already has ``MaxOutfitsPerPlayer`` published outfits in this
+  experience -- all before the player is asked.
+* ``Timeout`` / ``NoUserInput`` the player did not answer / declined.
+* ``InvalidHumanoidDescription`` a copy out of sync; ``UGCValidationFailed`` the body fails
+  validation.
+* ``MaxOutfits`` again (checked under a per-player lock, so concurrent publishes of two
+  generations cannot both pass the cap); ``PurchaseFailure`` the experience's
+  ``PurchaseCallbackUrl`` refused, failed or could not be reached in
+  :data:`PURCHASE_TIMEOUT` seconds; ``UploadFailed`` the blob store could not write the
+  exported glb; ``UnknownFailure`` anything unexpected after the player accepted (logged
+  with its traceback).  In none of these is anything stored or the generation marked
+  published: it stays editable and may be published again.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import weakref
 
+import aiohttp
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from generation.prompt import is_offensive
 from schemas import PROMPT_CREATE_AVATAR_RESULT
 from schemas import methods as m
-from schemas.errors import Conflict, InvalidParams
+from schemas.errors import AcsError, Conflict, InvalidParams
 
+from ..auth import creation_token_matches
 from ..db import Generation, Preview, Published
 from ..documents import LiveDocument
 from ..ids import new_id
 from ..jobs import export_job
 from ..service import Call, Service, method
 from .avatars import owned_generation
+
+log = logging.getLogger(__name__)
+
+#: Seconds the experience's purchase callback may take before the purchase fails.
+PURCHASE_TIMEOUT = 5.0
+
+#: (experience, player) → the lock held while that player's outfit count is checked and a
+#: bundle stored; entries vanish once no publish holds them.
+_player_locks: "weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock]" = weakref.WeakValueDictionary()
 
 
 def outcome(result: str, message: str | None = None, **ids) -> dict:
@@ -26,18 +59,69 @@ def outcome(result: str, message: str | None = None, **ids) -> dict:
     return {**out, **ids}
 
 
+def _player_lock(experience_id: str, player_id: str) -> asyncio.Lock:
+    key = (experience_id, player_id)
+    lock = _player_locks.get(key)
+    if lock is None:
+        lock = _player_locks[key] = asyncio.Lock()
+    return lock
+
+
+async def _outfit_limit_reached(svc: Service, gen: Generation, settings: dict) -> dict | None:
+    """The ``MaxOutfits`` outcome when the player has used up the experience's cap, else None."""
+    cap = settings.get("MaxOutfitsPerPlayer")
+    if cap is None:
+        return None
+    async with svc.db() as db:
+        count = await db.scalar(select(func.count()).select_from(Published).where(
+            Published.experience_id == gen.experience_id, Published.player_id == gen.player_id))
+    if count >= cap:
+        return outcome("MaxOutfits", f"This player already has {count} published avatar(s); "
+                                     f"this experience allows {cap}.")
+    return None
+
+
+async def _purchase(url: str, payload: dict) -> str | None:
+    """Ask the experience's purchase callback; None when approved, else why not.
+
+    Approved: a 2xx answer whose body is not JSON ``{"Approved": false}``."""
+    try:
+        timeout = aiohttp.ClientTimeout(total=PURCHASE_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            async with http.post(url, json=payload, allow_redirects=False) as r:
+                if not 200 <= r.status < 300:
+                    return f"The purchase was not completed (the experience's purchase service answered {r.status})."
+                try:
+                    body = await r.json(content_type=None)
+                except ValueError:  # not JSON: the status alone approves
+                    body = None
+    except asyncio.TimeoutError:
+        return f"The purchase could not be confirmed: the experience's purchase service did not answer " \
+               f"within {PURCHASE_TIMEOUT:g} s."
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        log.warning("purchase callback %s failed: %r", url, exc)
+        return "The purchase could not be confirmed: the experience's purchase service could not be reached."
+    if isinstance(body, dict) and body.get("Approved") is False:
+        return "The purchase was declined."
+    return None
+
+
 @method("PromptCreateAvatarAsync")
 async def prompt_create_avatar(svc: Service, call: Call, p: m.PromptCreateAvatarAsync) -> dict:
     gen = await owned_generation(svc, call, p.GenerationId)
     if gen.player_id != p.PlayerId:
         return outcome("PermissionDenied", "That generation belongs to another player.")
     exp = await svc.experience(call.principal)
-    if p.TokenId is not None and p.TokenId not in (exp.settings or {}).get("CreationTokens", ()):
+    settings = exp.settings or {}
+    if p.TokenId is not None and not creation_token_matches(p.TokenId, settings.get("CreationTokens", ())):
         return outcome("TokenInvalid", "The avatar creation token does not belong to this experience.")
     if p.Name is not None and is_offensive(p.Name):
         return outcome("ModeratedName", "That avatar name is not allowed; choose another.")
     doc = await svc.documents.open(gen)
     doc.check_editable()
+    refusal = await _outfit_limit_reached(svc, gen, settings)
+    if refusal is not None:
+        return refusal
 
     prompt_id = new_id("prm")
     pending = svc.prompts.open(prompt_id, gen.experience_id, gen.player_id, kind="publish")
@@ -53,22 +137,31 @@ async def prompt_create_avatar(svc: Service, call: Call, p: m.PromptCreateAvatar
     if not accepted:
         return outcome("NoUserInput", "The player declined.")
 
-    async with doc.lock:
-        doc.check_editable()  # a concurrent publish may have won meanwhile
-        doc.publishing = True
-        server_hash = doc.avatar.content_hash()
-        document = doc.wire()
+    ours = False  # whether this call set doc.publishing (and so must clear it)
     try:
-        result = await _publish(svc, call, gen, doc, document, server_hash, p, client_hash)
+        async with doc.lock:
+            doc.check_editable()  # a concurrent publish may have won meanwhile
+            doc.publishing = ours = True
+            server_hash = doc.avatar.content_hash()
+            document = doc.wire()
+        result = await _publish(svc, call, gen, doc, document, server_hash, p, client_hash, settings)
+    except AcsError:
+        raise
+    except Exception:
+        log.exception("publishing generation %s failed", gen.id)
+        result = outcome("UnknownFailure", "Something went wrong while creating the avatar; nothing was stored. "
+                                           "Try again.")
     finally:
-        doc.publishing = False
+        if ours:
+            doc.publishing = False
     if result["Result"] == "Success":
         doc.published = True
     return result
 
 
 async def _publish(svc: Service, call: Call, gen: Generation, doc: LiveDocument, document: bytes,
-                   server_hash: str, p: m.PromptCreateAvatarAsync, client_hash: str | None) -> dict:
+                   server_hash: str, p: m.PromptCreateAvatarAsync, client_hash: str | None,
+                   settings: dict) -> dict:
     await call.progress(0.5, "Validating")
     stale = [who for who, h in (("game server", p.ContentHash), ("game client", client_hash))
              if h != server_hash]
@@ -80,21 +173,38 @@ async def _publish(svc: Service, call: Call, gen: Generation, doc: LiveDocument,
     if not out["ok"]:
         return outcome("UGCValidationFailed", "; ".join(out["reasons"]))
 
-    await call.progress(0.8, "Storing")
-    glb_sha = await svc.blobs.put(out["glb"])
-    bundle_id, outfit_id = new_id("bnd"), new_id("out")
-    try:
-        async with svc.db.begin() as db:
-            preview = await db.get(Preview, gen.preview_id)
-            db.add(Published(bundle_id=bundle_id, outfit_id=outfit_id, experience_id=gen.experience_id,
-                             player_id=gen.player_id, generation_id=gen.id,
-                             name=(p.Name or f"Avatar of {gen.player_id}")[:50], glb_sha=glb_sha,
-                             preview_sha=preview.png_sha, description=doc.avatar.description,
-                             content_hash=server_hash, created_at=svc.clock()))
-            row = await db.get(Generation, gen.id)
-            row.published_bundle_id = bundle_id
-    except IntegrityError:
-        raise Conflict("This generation is already published.", code="AlreadyPublished") from None
+    name = (p.Name or f"Avatar of {gen.player_id}")[:50]
+    # One publish per player at a time from here: the outfit count stays exact.
+    async with _player_lock(gen.experience_id, gen.player_id):
+        refusal = await _outfit_limit_reached(svc, gen, settings)
+        if refusal is not None:
+            return refusal
+        url = settings.get("PurchaseCallbackUrl")
+        if url:
+            await call.progress(0.7, "Purchasing")
+            why = await _purchase(url, {"ExperienceId": gen.experience_id, "PlayerId": gen.player_id,
+                                        "GenerationId": gen.id, "Name": name})
+            if why is not None:
+                return outcome("PurchaseFailure", why)
+
+        await call.progress(0.8, "Storing")
+        try:
+            glb_sha = await svc.blobs.put(out["glb"])  # atomic: a failed write leaves no blob behind
+        except OSError as exc:
+            log.error("storing the glb of generation %s failed: %s", gen.id, exc)
+            return outcome("UploadFailed", "The avatar could not be stored; nothing was published. Try again.")
+        bundle_id, outfit_id = new_id("bnd"), new_id("out")
+        try:
+            async with svc.db.begin() as db:
+                preview = await db.get(Preview, gen.preview_id)
+                db.add(Published(bundle_id=bundle_id, outfit_id=outfit_id, experience_id=gen.experience_id,
+                                 player_id=gen.player_id, generation_id=gen.id, name=name, glb_sha=glb_sha,
+                                 preview_sha=preview.png_sha, description=doc.avatar.description,
+                                 content_hash=server_hash, created_at=svc.clock()))
+                row = await db.get(Generation, gen.id)
+                row.published_bundle_id = bundle_id
+        except IntegrityError:
+            raise Conflict("This generation is already published.", code="AlreadyPublished") from None
     await call.progress(1.0, "Done")
     return outcome("Success", BundleId=bundle_id, OutfitId=outfit_id)
 
