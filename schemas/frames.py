@@ -58,7 +58,11 @@ MAX_FRAME_OBJECTS = 600_000
 
 
 class BadFrame(InvalidParams):
+    """A frame that is not a request; ``request_id`` is its ``id`` when that could still be read,
+    so the caller's pending call gets the answer."""
+
     default_code = "MalformedFrame"
+    request_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +123,29 @@ def _unpack_bounded(data: bytes) -> Any:
         raise BadFrame("Frame is not valid msgpack.") from exc
 
 
+def _frame_id(data: bytes) -> int | None:
+    """The ``id`` of a frame too big to decode whole, if it comes before the oversize part."""
+    try:
+        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(data) + 1, max_array_len=MAX_FRAME_ARRAY,
+                                    max_map_len=MAX_FRAME_MAP, max_str_len=MAX_FRAME_STR, max_ext_len=0)
+        unpacker.feed(data)
+        for _ in range(min(unpacker.read_map_header(), 3)):
+            if unpacker.unpack() == "id":
+                fid = unpacker.unpack()
+                return fid if isinstance(fid, int) and not isinstance(fid, bool) else None
+            unpacker.skip()
+    except Exception:  # the id is a courtesy: a frame that hides it gets an answer without one
+        return None
+    return None
+
+
 def parse_request(data: bytes) -> Request:
-    frame = _unpack_bounded(data)
+    try:
+        frame = _unpack_bounded(data)
+    except BadFrame as err:
+        if err.code == "FrameTooComplex":
+            err.request_id = _frame_id(data)
+        raise
     if not isinstance(frame, dict):
         raise BadFrame("Frame must be a map with 'id', 'method' and 'params'.")
     fid, method, params = frame.get("id"), frame.get("method"), frame.get("params", {})

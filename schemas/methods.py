@@ -49,6 +49,13 @@ class CreatePlayerToken:
 
 
 @dataclass(frozen=True, slots=True)
+class RevokePlayerTokens:
+    """Refuse every token issued to a player so far and close its open sockets."""
+
+    PlayerId: str = _f("The player's id in the experience.", max_length=128)
+
+
+@dataclass(frozen=True, slots=True)
 class RequestAvatarGenerationSessionAsync:
     """Queue a generation session for a player; SessionReady is pushed later."""
 
@@ -206,6 +213,7 @@ METHODS: dict[str, MethodSpec] = {
     s.name: s
     for s in (
         _spec(CreatePlayerToken, "server"),
+        _spec(RevokePlayerTokens, "server"),
         _spec(RequestAvatarGenerationSessionAsync, "server"),
         _spec(CancelSessionRequest, "server"),
         _spec(GetSessionRequest, "server"),

@@ -17,7 +17,7 @@ __all__ = ["create_experience", "list_experiences", "check_settings", "SETTING_K
 #: Per-experience settings an operator may set (SPEC §3).
 SETTING_KEYS = ("Allowed2DGenerations", "Allowed3DGenerations", "SessionTime", "QueueShare",
                 "DefaultStyle", "LikenessThreshold", "InputCaching", "CreationTokens",
-                "MaxOutfitsPerPlayer", "PurchaseCallbackUrl")
+                "MaxOutfitsPerPlayer", "PurchaseCallbackUrl", "BatchPhotosPerHour", "MaxQueuedRequests")
 
 
 def _is_int(v) -> bool:
@@ -49,6 +49,8 @@ def check_settings(settings: dict) -> dict:
         "CreationTokens": lambda v: isinstance(v, (list, tuple)) and all(
             isinstance(t, str) and 0 < len(t) <= 256 for t in v),
         "MaxOutfitsPerPlayer": lambda v: _is_int(v) and v >= 1,
+        "BatchPhotosPerHour": lambda v: _is_int(v) and v >= 0,
+        "MaxQueuedRequests": lambda v: _is_int(v) and v >= 1,
         "PurchaseCallbackUrl": _is_http_url,
     }
     for key, ok in rules.items():

@@ -18,8 +18,8 @@ from .db import Base, open_engine
 from .handlers import files, rpc, ws
 from .handlers.common import error_middleware, plain_server_header
 from .jobs import JobPool
-from .keys import CONFIG, FRAME_BUDGETS, SERVICE, SOCKETS
-from .limits import BucketTable
+from .keys import BUDGETS, CONFIG, SERVICE, SOCKETS
+from .limits import CallerBudgets
 from .service import Service
 
 __all__ = ["create_app", "init_database", "load_secret"]
@@ -48,12 +48,11 @@ def create_app(config: Config, *, executor=None) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
     app[CONFIG] = config
     app[SOCKETS] = weakref.WeakSet()
-    # A burst of at least one largest frame, so a legitimate big edit is never held back.
-    app[FRAME_BUDGETS] = BucketTable(config.frame_bytes_per_second,
-                                     max(config.max_frame_bytes, 2 * config.frame_bytes_per_second))
+    app[BUDGETS] = CallerBudgets(config)
 
     async def service_ctx(app: web.Application):
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+        Path(config.data_dir).chmod(0o700)  # selfies, tokens' secret and the database: the owner's only
         engine, sessionmaker = open_engine(config.db_url)
         await init_database(engine)
         pool = JobPool(config.workers, executor=executor)

@@ -10,8 +10,10 @@ up by their hash.
   checked as ``PromptCreateAvatarAsync``'s ``TokenId``) is stored only as
   ``"sha256:" + hash_api_key(token)`` (:func:`hash_creation_token`).
 * A **player token** is ``base64url(payload).base64url(HMAC-SHA256)`` with the
-  payload ``{"x": experience_id, "p": player_id, "e": expiry}``.  The server's
-  secret lives in the data directory so tokens survive restarts.
+  payload ``{"x": experience_id, "p": player_id, "e": expiry, "i": issued at}``.
+  The server's secret lives in the data directory so tokens survive restarts.
+  ``RevokePlayerTokens`` refuses every token of a player issued up to that moment
+  (the server compares ``issued_at`` with the stored revocation time).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Principal:
     role: str
     experience_id: str
     player_id: str | None = None
+    #: When a player token was issued (0 for tokens from before this was recorded).
+    issued_at: float = 0.0
 
 
 def new_api_key() -> tuple[str, str]:
@@ -99,7 +103,7 @@ class PlayerTokens:
 
     def issue(self, experience_id: str, player_id: str, now: float, ttl: float) -> tuple[str, float]:
         expires = now + min(max(ttl, 1.0), self.max_ttl)
-        payload = json.dumps({"x": experience_id, "p": player_id, "e": expires},
+        payload = json.dumps({"x": experience_id, "p": player_id, "e": expires, "i": now},
                              separators=(",", ":")).encode()
         return f"{_b64(payload)}.{_b64(self._sign(payload))}", expires
 
@@ -116,4 +120,5 @@ class PlayerTokens:
         if now >= claims["e"]:
             raise Unauthorized("The player token has expired; ask the game server for a new one.",
                                code="TokenExpired")
-        return Principal("client", claims["x"], claims["p"])
+        issued = claims.get("i", 0.0)
+        return Principal("client", claims["x"], claims["p"], issued if isinstance(issued, (int, float)) else 0.0)

@@ -53,6 +53,13 @@ class BlobStore:
         except FileNotFoundError:
             raise NotFound("No such blob.") from None
 
+    def size(self, sha: str) -> int:
+        """Bytes of a stored blob (0 when it is gone)."""
+        try:
+            return self.path(sha).stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def delete_sync(self, sha: str) -> None:
         self.path(sha).unlink(missing_ok=True)
 

@@ -48,6 +48,10 @@ def cmd_create_experience(args) -> int:
         "LikenessThreshold": args.likeness_threshold,
         "InputCaching": True if args.input_caching else None,
         "CreationTokens": args.creation_token or None,
+        "MaxQueuedRequests": args.max_queued,
+        "BatchPhotosPerHour": args.batch_photos_per_hour,
+        "MaxOutfitsPerPlayer": args.max_outfits,
+        "PurchaseCallbackUrl": args.purchase_callback_url,
     }
     try:
         exp_id, key = asyncio.run(create_experience(_config(args), args.name, settings))
@@ -251,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-caching", action="store_true", help="keep selfies 24 h after the session")
     p.add_argument("--creation-token", action="append",
                    help="an avatar creation token PromptCreateAvatarAsync accepts as TokenId (repeatable)")
+    p.add_argument("--max-queued", type=int,
+                   help="session requests that may wait at once (default $ACS_MAX_QUEUED_PER_EXPERIENCE, 500)")
+    p.add_argument("--batch-photos-per-hour", type=int,
+                   help="batch previews per hour (default $ACS_BATCH_PHOTOS_PER_HOUR, 200)")
+    p.add_argument("--max-outfits", type=int, help="published outfits per player (default unlimited)")
+    p.add_argument("--purchase-callback-url",
+                   help="URL asked to approve each publish (POST JSON; a refusal gives PurchaseFailure)")
     p.set_defaults(func=cmd_create_experience)
     p = admin.add_parser("list-experiences")
     data_dir(p)

@@ -8,16 +8,19 @@
 | ``ACS_CAPACITY`` | ``capacity`` | ``4`` sessions at once |
 | ``ACS_WORKERS`` | ``workers`` | ``2`` generation processes |
 | ``ACS_SESSION_TIME`` | ``session_time`` | ``600`` s |
+| ``ACS_DEFAULT_HOLD`` | ``default_hold`` | ``60`` s: the session length ``waitTime`` assumes until some were measured |
 | ``ACS_ALLOWED_2D`` / ``ACS_ALLOWED_3D`` | defaults per session | ``5`` / ``1`` |
 | ``ACS_DISCONNECT_GRACE`` | ``disconnect_grace`` | ``30`` s |
 | ``ACS_TOKEN_TTL`` | ``token_ttl`` | ``3600`` s |
 | ``ACS_WS_IDLE_TIMEOUT`` | ``ws_idle_timeout`` | ``300`` s without a frame closes a socket |
-| ``ACS_EDIT_OPS_PER_SECOND`` | ``edit_ops_per_second`` | ``2000`` edit ops/s per socket (burst 2×) |
+| ``ACS_EDIT_OPS_PER_SECOND`` | ``edit_ops_per_second`` | ``2000`` edit ops/s per caller (burst 2×) |
 | ``ACS_PREVIEW_SIZE`` | ``preview_size`` | ``800`` px (``1200`` with ``HighRes``) |
 | ``ACS_STYLE_BACKEND`` | ``style_backend`` | ``procedural`` (or ``diffusion``) |
 | ``ACS_DIFFUSION_MODEL`` | ``diffusion_model`` | none: a local diffusers img2img model directory |
 | ``ACS_ALLOWED_ORIGINS`` | ``allowed_origins`` | none: browsers may open ``/v1/ws`` only from this server's own origin; a comma-separated list adds origins, ``*`` allows any |
 | ``ACS_FRAME_BYTES_PER_SECOND`` | ``frame_bytes_per_second`` | ``4194304``: decompressed websocket bytes/s per player (per game server), burst one largest frame |
+| ``ACS_FRAMES_PER_SECOND`` | ``frames_per_second`` | ``1000`` websocket frames/s per player (per game server), burst 2× |
+| ``ACS_HTTP_REQUESTS_PER_SECOND`` | ``http_requests_per_second`` | ``100`` HTTP requests/s per player (per game server), burst 2×; beyond: 429 |
 | ``ACS_WS_SEND_QUEUE_FRAMES`` / ``ACS_WS_SEND_QUEUE_BYTES`` | send queue per socket | ``1024`` frames / ``67108864`` bytes unread, then the peer is disconnected |
 | ``ACS_MAX_QUEUED_PER_EXPERIENCE`` | ``max_queued_per_experience`` | ``500`` session requests waiting per experience |
 | ``ACS_UPLOADS_PER_SESSION`` / ``ACS_UPLOAD_BYTES_PER_SESSION`` | per session | ``10`` selfies / ``52428800`` bytes |
@@ -53,7 +56,9 @@ class Config:
     high_res_size: int = 1200
     style_backend: str = "procedural"
     diffusion_model: str | None = None
-    default_hold: float = 120.0
+    #: Session hold time assumed by waitTime until sessions have been measured (a selfie,
+    #: a preview or two and a build take a person about a minute); see bench/queue_wait.py.
+    default_hold: float = 60.0
     selfie_timeout: float = 120.0
     publish_timeout: float = 60.0
     max_frame_bytes: int = 16 * 1024 * 1024
@@ -65,6 +70,10 @@ class Config:
     edit_history: int = 512
     #: Incoming websocket bytes (decompressed) per second per player or game server.
     frame_bytes_per_second: float = 4 * 1024 * 1024
+    #: Incoming websocket frames per second per caller (a reader past it waits), and HTTP
+    #: requests per second per caller (past it: 429); both with bursts of twice as many.
+    frames_per_second: float = 1000.0
+    http_requests_per_second: float = 100.0
     #: Unread frames / bytes a socket may pile up before its peer is disconnected.
     ws_send_queue_frames: int = 1024
     ws_send_queue_bytes: int = 64 * 1024 * 1024

@@ -8,13 +8,16 @@ transaction survives a crash of the server process.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Float, Integer, LargeBinary, String, event
+import os
+from pathlib import Path
+
+from sqlalchemy import JSON, Boolean, Float, Integer, LargeBinary, String, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base", "Experience", "Player", "SessionRequest", "SessionRow", "FileRow", "Preview",
-    "Generation", "EditOp", "EditSnapshot", "Published", "open_engine",
+    "Generation", "EditOp", "EditSnapshot", "Published", "TokenRevocation", "open_engine",
 ]
 
 
@@ -75,7 +78,8 @@ class FileRow(Base):
     session_id: Mapped[str] = mapped_column(String(40), index=True)
     experience_id: Mapped[str] = mapped_column(String(40))
     player_id: Mapped[str] = mapped_column(String(128))
-    #: Pending (prompted) → Uploaded, or Declined.
+    #: Pending (prompted) → Uploaded, or Declined, or Expired (timed out, session ended);
+    #: Uploaded → Deleted by retention.
     state: Mapped[str] = mapped_column(String(16))
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     content_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -142,6 +146,15 @@ class EditSnapshot(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class TokenRevocation(Base):
+    """Player tokens of this player issued at or before ``revoked_at`` are refused."""
+
+    __tablename__ = "token_revocations"
+    experience_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    player_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    revoked_at: Mapped[float] = mapped_column(Float)
+
+
 class Published(Base):
     __tablename__ = "published"
     bundle_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -157,8 +170,24 @@ class Published(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file readable by its owner only, before SQLite creates it with
+    the umask's mode; its -wal and -shm files take the same mode from it."""
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        return
+    db_path = Path(path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for p in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        if p.exists():
+            p.chmod(0o600)
+
+
 def open_engine(url: str) -> tuple[AsyncEngine, async_sessionmaker]:
-    """Create the engine (WAL for SQLite) and a session factory."""
+    """Create the engine (WAL for SQLite, a file only its owner can read) and a session factory."""
+    if url.startswith("sqlite"):
+        _private_sqlite_file(url)
     engine = create_async_engine(url)
     if url.startswith("sqlite"):
 

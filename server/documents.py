@@ -48,8 +48,10 @@ log = logging.getLogger(__name__)
 MAX_OPS_PER_BATCH = 1024
 #: Pixels one batch may touch (four 1024² images' worth).
 MAX_PIXELS_PER_BATCH = 4 * 1024 * 1024
-#: Batches up to this cost (pixels, see ops_cost) are applied on the event loop.
+#: Batches of at most INLINE_OPS ops costing at most INLINE_COST (pixels, see ops_cost)
+#: are applied on the event loop; bigger ones in a thread, so the loop keeps serving.
 INLINE_COST = 64 * 64
+INLINE_OPS = 16
 #: Documents kept in memory with no socket subscribed (HTTP-only callers).
 MAX_IDLE_DOCUMENTS = 32
 #: A snapshot is persisted every this many versions.
@@ -231,7 +233,7 @@ class Documents:
                                     "split it into smaller batches.")
             # Raises InvalidEdit and changes nothing.  Small batches (a few vertices, a
             # brush stroke) cost less than a thread hop and run inline.
-            if cost <= INLINE_COST:
+            if cost <= INLINE_COST and len(ops) <= INLINE_OPS:
                 submitted = doc.log.submit(batch_id, base_version, ops, role)
             else:
                 submitted = await asyncio.to_thread(doc.log.submit, batch_id, base_version, ops, role)

@@ -21,6 +21,8 @@ import numpy as np
 
 from schemas.errors import AcsError
 
+from .fair import FairQueue
+
 __all__ = ["JobPool", "GenerationFailed", "probe_job", "preview_job", "avatar_job", "export_job",
            "pack_features", "unpack_features", "new_executor"]
 
@@ -162,7 +164,11 @@ def export_job(document: bytes) -> dict:
 
 
 class JobPool:
-    """A process pool that survives crashed workers.
+    """A process pool that survives crashed workers and shares them fairly.
+
+    At most ``workers`` jobs run at once; the others wait in a :class:`FairQueue`
+    under the ``owner`` given to :meth:`run` (a session, an experience's batch), so
+    no owner's backlog holds up another owner's next job.
 
     Args:
         workers: number of processes.
@@ -173,11 +179,46 @@ class JobPool:
         self._workers = workers
         self._owned = executor is None
         self._executor = executor or self._new_executor()
+        self._waiting: FairQueue[asyncio.Future] = FairQueue()
+        self._running = 0
 
     def _new_executor(self) -> Executor:
         return new_executor(self._workers)
 
-    async def run(self, fn, *args):
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def _grant(self) -> None:
+        while self._running < self._workers and self._waiting:
+            turn = self._waiting.pop()
+            if not turn.done():
+                turn.set_result(None)
+                self._running += 1
+
+    async def _slot(self, owner) -> None:
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting.push(owner, turn)
+        self._grant()
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if not self._waiting.remove(owner, turn) and turn.done() and not turn.cancelled():
+                self._release()  # granted just as the caller gave up
+            raise
+
+    def _release(self) -> None:
+        self._running -= 1
+        self._grant()
+
+    async def run(self, fn, *args, owner="server"):
+        await self._slot(owner)
+        try:
+            return await self._run(fn, *args)
+        finally:
+            self._release()
+
+    async def _run(self, fn, *args):
         loop = asyncio.get_running_loop()
         executor = self._executor
         try:
@@ -197,7 +238,7 @@ class JobPool:
 
     async def warm(self) -> None:
         """Start every worker now rather than on the first request."""
-        await asyncio.gather(*(self.run(_noop) for _ in range(self._workers)))
+        await asyncio.gather(*(self._run(_noop) for _ in range(self._workers)))
 
     def shutdown(self) -> None:
         if self._owned:

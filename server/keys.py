@@ -3,11 +3,11 @@
 from aiohttp import web
 
 from .config import Config
-from .limits import BucketTable
+from .limits import CallerBudgets
 from .service import Service
 
 CONFIG = web.AppKey("config", Config)
 SERVICE = web.AppKey("service", Service)
 SOCKETS = web.AppKey("sockets", set)
-#: Incoming websocket bytes per caller (see handlers/ws.py).
-FRAME_BUDGETS = web.AppKey("frame_budgets", BucketTable)
+#: Rate budgets per caller (see handlers/ws.py and handlers/common.py).
+BUDGETS = web.AppKey("budgets", CallerBudgets)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Hashable
 
-__all__ = ["TokenBucket", "BucketTable"]
+__all__ = ["TokenBucket", "BucketTable", "CallerBudgets"]
 
 
 class TokenBucket:
@@ -24,12 +24,23 @@ class TokenBucket:
         self._tokens = burst
         self._last: float | None = None
 
-    def delay(self, cost: float, now: float) -> float:
+    def _refill(self, now: float) -> None:
         if self._last is not None:
             self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
+
+    def delay(self, cost: float, now: float) -> float:
+        self._refill(now)
         self._tokens -= cost
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def take(self, cost: float, now: float) -> bool:
+        """Spend ``cost`` if it is there; a refusal spends nothing."""
+        self._refill(now)
+        if self._tokens < cost:
+            return False
+        self._tokens -= cost
+        return True
 
 
 class BucketTable:
@@ -42,9 +53,29 @@ class BucketTable:
         self.rate, self.burst, self.size = rate, burst, size
         self._buckets: OrderedDict[Hashable, TokenBucket] = OrderedDict()
 
-    def delay(self, key: Hashable, cost: float, now: float) -> float:
+    def _bucket(self, key: Hashable) -> TokenBucket:
         bucket = self._buckets.pop(key, None) or TokenBucket(self.rate, self.burst)
         self._buckets[key] = bucket
         if len(self._buckets) > self.size:
             self._buckets.popitem(last=False)
-        return bucket.delay(cost, now)
+        return bucket
+
+    def delay(self, key: Hashable, cost: float, now: float) -> float:
+        return self._bucket(key).delay(cost, now)
+
+    def take(self, key: Hashable, cost: float, now: float) -> bool:
+        return self._bucket(key).take(cost, now)
+
+
+class CallerBudgets:
+    """The rates every caller (a player, or an experience's game server) is held to,
+    whatever number of sockets or requests it spreads them over (see ``server.config``):
+    websocket frames and their decompressed bytes, edit ops, HTTP requests."""
+
+    def __init__(self, config):
+        self.frames = BucketTable(config.frames_per_second, 2 * config.frames_per_second)
+        # A burst of at least one largest frame, so a legitimate big edit is never held back.
+        self.bytes = BucketTable(config.frame_bytes_per_second,
+                                 max(config.max_frame_bytes, 2 * config.frame_bytes_per_second))
+        self.edit_ops = BucketTable(config.edit_ops_per_second, 2 * config.edit_ops_per_second)
+        self.requests = BucketTable(config.http_requests_per_second, 2 * config.http_requests_per_second)

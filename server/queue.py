@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from schemas.errors import Conflict, NotFound
+from schemas.errors import Conflict, NotFound, RequestError
 from schemas.methods import END_REASONS
 
 __all__ = [
@@ -40,7 +40,13 @@ __all__ = [
     "SessionStarted",
     "SessionEnded",
     "SessionQueue",
+    "QueueFull",
 ]
+
+
+class QueueFull(RequestError):
+    status = 429
+    default_code = "QueueFull"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,9 @@ class Session:
     reserved: dict[str, str] = field(default_factory=dict)
     #: Set while the player's client is gone; the session ends at this time.
     disconnect_deadline: float | None = None
+    #: Selfies accepted into this session, and their bytes (capped per session).
+    uploads: int = 0
+    upload_bytes: int = 0
 
     @property
     def expires_at(self) -> float:
@@ -122,7 +131,7 @@ class SessionQueue:
         *,
         capacity: int,
         new_session_id: Callable[[], str],
-        default_hold: float = 120.0,
+        default_hold: float = 60.0,
         hold_window: int = 50,
     ):
         if capacity < 1:
@@ -183,8 +192,9 @@ class SessionQueue:
 
     # -- commands ----------------------------------------------------------
 
-    def request(self, req: QueuedRequest, now: float) -> list[Event]:
-        """Queue a request; it may start at once if a slot is free."""
+    def request(self, req: QueuedRequest, now: float, *, max_queued: int | None = None) -> list[Event]:
+        """Queue a request; it may start at once if a slot is free.  ``max_queued``: the
+        most requests the experience may have waiting (refused with ``QueueFull``)."""
         if not req.share > 0:
             raise ValueError(f"queue share must be positive, not {req.share!r}")
         if req.request_id in self._requests:
@@ -198,6 +208,10 @@ class SessionQueue:
         if self.session_for_player(req.experience_id, req.player_id):
             raise Conflict(f"Player {req.player_id!r} already has an active session.",
                            code="GenerationInProgress")
+        waiting = len(self._queues.get(req.experience_id, ()))
+        if max_queued is not None and waiting >= max_queued and len(self.sessions) >= self.capacity:
+            raise QueueFull(f"This experience already has {waiting} requests waiting, the most it may; "
+                            "try again when the queue is shorter.")
         self._enqueue(req)
         return self._fill(now)
 

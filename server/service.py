@@ -19,12 +19,12 @@ from typing import Any, Awaitable, Callable
 from sqlalchemy import select
 
 from schemas import METHODS, decode
-from schemas.errors import Forbidden, NotFound, Unauthorized
+from schemas.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 from .auth import PlayerTokens, Principal, hash_api_key
 from .blobs import BlobStore
 from .config import Config
-from .db import Experience
+from .db import Experience, TokenRevocation
 from .documents import Documents
 from .hub import Connection, Hub
 from .jobs import JobPool
@@ -81,6 +81,8 @@ class Service:
         self.sessions = SessionService(config=config, db=db, hub=self.hub, blobs=blobs, clock=clock)
         self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history)
         self.prompts = Prompts()
+        #: experience id → batch photos being made now (see api/batch.py).
+        self.batch_photos_in_flight: dict[str, int] = {}
         self.hub.on_player_presence = self.sessions.player_presence
         self.sessions.on_ended.append(self.prompts.session_ended)
 
@@ -97,7 +99,13 @@ class Service:
             if exp is None:
                 raise Unauthorized("Unknown API key.", code="InvalidApiKey")
             return Principal("server", exp.id)
-        return self.tokens.verify(credential, self.clock())
+        principal = self.tokens.verify(credential, self.clock())
+        async with self.db() as db:
+            revoked = await db.get(TokenRevocation, (principal.experience_id, principal.player_id))
+        if revoked is not None and principal.issued_at <= revoked.revoked_at:
+            raise Unauthorized("This player token was revoked; ask the game server for a new one.",
+                               code="TokenRevoked")
+        return principal
 
     async def experience(self, principal: Principal) -> Experience:
         async with self.db() as db:
@@ -114,6 +122,15 @@ class Service:
         if principal.role == "client" and row.player_id != principal.player_id:
             raise Forbidden(f"That {what} belongs to another player.")
         return row
+
+    def active_session(self, session_id: str, principal: Principal):
+        """The caller's active session.  Unknown, ended and other callers' sessions all
+        get the same answer, so a session id's existence is never revealed."""
+        s = self.sessions.core.sessions.get(session_id)
+        if s is None or s.experience_id != principal.experience_id or (
+                principal.role == "client" and s.player_id != principal.player_id):
+            raise Conflict("That session is not active (it ended or never started).", code="SessionNotActive")
+        return s
 
     # -- dispatch ------------------------------------------------------------------
 

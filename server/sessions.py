@@ -87,6 +87,12 @@ class SessionService:
                               Allowance(**r.settings["allowance"]), r.settings.get("share", 1.0))
                 for r in reqs
             ]
+            uploads = (await db.execute(select(FileRow.session_id, FileRow.sha256).where(
+                FileRow.session_id.in_([s.session_id for s in sessions]), FileRow.sha256.is_not(None)))).all()
+            for s in sessions:  # the per-session upload caps survive a restart
+                shas = [sha for sid, sha in uploads if sid == s.session_id]
+                s.uploads = len(shas)
+                s.upload_bytes = sum(self.blobs.size(sha) for sha in shas)
             ended = (await db.execute(select(SessionRow.started_at, SessionRow.ended_at)
                                       .where(SessionRow.ended_at.is_not(None))
                                       .order_by(SessionRow.ended_at.desc()).limit(50))).all()
@@ -126,8 +132,9 @@ class SessionService:
         allowance, share = allowance_for(exp, self.config)
         now = self.clock()
         req = QueuedRequest(new_id("req"), exp.id, player_id, now, allowance, share)
+        max_queued = int((exp.settings or {}).get("MaxQueuedRequests", self.config.max_queued_per_experience))
         async with self.lock:
-            events = self.core.request(req, now)
+            events = self.core.request(req, now, max_queued=max_queued)
             async with self.db.begin() as db:
                 db.add(SessionRequest(id=req.request_id, experience_id=exp.id, player_id=player_id,
                                       state="Queued", created_at=now,
@@ -163,6 +170,14 @@ class SessionService:
             self.core.session(session_id)
             await self._dispatch(self.core.end(session_id, reason, self.clock()))
         self._wake.set()
+
+    async def ended(self, experience_id: str, session_id: str) -> str | None:
+        """How an ended session of ``experience_id`` ended; None if there is no such ended session."""
+        async with self.db() as db:
+            row = await db.get(SessionRow, session_id)
+        if row is None or row.experience_id != experience_id or row.ended_at is None:
+            return None
+        return row.end_reason
 
     async def reserve(self, session_id: str, kind: str, job_id: str) -> None:
         async with self.lock:

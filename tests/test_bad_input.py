@@ -153,9 +153,12 @@ async def _check_other_callers(world, preview_id):    # Another player of the sa
     status, body = await Http(world["url"], world["key_b"]).rpc("LoadAvatar2DPreviewAsync",
                                                                 {"PreviewId": preview_id})
     assert status == 404 and body["error"]["code"] == "PreviewNotFound"
+    # Another experience's active session answers exactly as an id that never existed.
     status, body = await Http(world["url"], world["key_b"]).rpc("EndSession", {"SessionId": world["session"],
                                                                               "Reason": "Exit"})
-    assert status == 404
+    unknown = await Http(world["url"], world["key_b"]).rpc("EndSession", {"SessionId": "ses_000000000000000000000000",
+                                                                          "Reason": "Exit"})
+    assert (status, body) == unknown and status == 409 and body["error"]["code"] == "SessionNotActive"
     # The owner still reaches it.
     status, png = await Http(world["url"], world["alice"]).get(f"/v1/previews/{preview_id}.png")
     assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -41,7 +41,8 @@ async def test_oversize_structures_are_refused_while_decoding_and_cost_nothing(t
             t = time.perf_counter()
             answer = await _ws_answer(ws)
             nils = time.perf_counter() - t
-            assert answer["error"]["code"] == "FrameTooComplex"
+            # The id is read before the oversize part, so the caller's call gets its answer.
+            assert answer["error"]["code"] == "FrameTooComplex" and answer["id"] == 7
 
             keys = msgpack.packb({"id": 8, "method": "GetValidationRules",
                                   "params": {f"k{i}": None for i in range(1_000_000)}})
@@ -49,7 +50,7 @@ async def test_oversize_structures_are_refused_while_decoding_and_cost_nothing(t
             t = time.perf_counter()
             answer = await _ws_answer(ws)
             many_keys = time.perf_counter() - t
-            assert answer["error"]["code"] == "FrameTooComplex"
+            assert answer["error"]["code"] == "FrameTooComplex" and answer["id"] == 8
 
             # The socket still works.
             await ws.send(pack({"id": 9, "method": "GetValidationRules", "params": {}}))
@@ -118,3 +119,59 @@ async def test_server_header_and_access_log_reveal_nothing(tmp_path, executor, c
     lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert any("/healthz?token=***&x=1" in line for line in lines), lines
     assert not any("secret-player-token" in line for line in lines)
+
+
+async def test_http_requests_beyond_the_callers_rate_get_429_and_spend_nothing(tmp_path, executor):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor, http_requests_per_second=5.0) as srv:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async def one() -> int:
+                async with http.post(f"{srv.url}/v1/rpc/GetValidationRules", json={}) as r:
+                    if r.status == 429:
+                        assert (await r.json())["error"]["code"] == "TooManyRequests"
+                    return r.status
+            statuses = [await one() for _ in range(30)]
+            assert statuses.count(200) <= 12 and statuses.count(429) >= 18, statuses
+            await asyncio.sleep(1.0)  # refused requests spent nothing: the budget is back
+            assert [await one() for _ in range(4)] == [200] * 4
+
+
+async def test_small_frames_are_paced_per_caller(tmp_path, executor):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor, frames_per_second=20.0) as srv:
+        url = "ws" + srv.url[4:] + "/v1/ws"
+        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+            t = time.perf_counter()
+            for i in range(100):
+                await ws.send(pack({"id": i, "method": "GetValidationRules", "params": {}}))
+            for _ in range(100):
+                assert "result" in await _ws_answer(ws, 20)
+            took = time.perf_counter() - t
+        # 100 frames at 20/s after a burst of 40: about 3 s, none refused.
+        assert took > 2.5, took
+
+
+async def test_an_oversize_frame_is_charged_and_reconnecting_buys_no_fresh_budget(tmp_path, executor):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor, max_frame_bytes=1024 * 1024,
+                              frame_bytes_per_second=1024 * 1024) as srv:
+        url = "ws" + srv.url[4:] + "/v1/ws"
+        headers = {"Authorization": f"Bearer {key}"}
+        refused = None
+        for _attempt in range(5):  # the burst holds two largest frames; then reconnecting is refused
+            try:
+                ws = await websockets.connect(url, additional_headers=headers)
+            except websockets.InvalidStatus as exc:
+                refused = exc
+                break
+            await ws.send(b"\x00" * (3 * 1024 * 1024))  # inflated up to the limit, then refused
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd.code == 1009
+        assert refused is not None and refused.response.status_code == 429
+        assert 2 <= _attempt <= 3  # two or three oversize frames, with what refilled meanwhile
+        await asyncio.sleep(1.5)  # the debt is paid off at 1 MiB/s: welcome back
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            await ws.send(pack({"id": 1, "method": "GetValidationRules", "params": {}}))
+            assert "result" in await _ws_answer(ws)

@@ -21,7 +21,7 @@ async def owned_generation(svc: Service, call: Call, generation_id: str) -> Gene
 
 @method("GenerateAvatarAsync")
 async def generate_avatar(svc: Service, call: Call, p: m.GenerateAvatarAsync) -> dict:
-    session = svc.check_owner(svc.sessions.core.session(p.SessionId), call.principal, "session")
+    session = svc.active_session(p.SessionId, call.principal)
     async with svc.db() as db:
         preview = svc.check_owner(await db.get(Preview, p.PreviewId), call.principal, "preview")
     if preview.session_id != session.session_id:
@@ -32,7 +32,7 @@ async def generate_avatar(svc: Service, call: Call, p: m.GenerateAvatarAsync) ->
         await call.progress(0.0, "Queued")
         png, features = await asyncio.gather(svc.blobs.get(preview.png_sha), svc.blobs.get(preview.features_sha))
         await call.progress(0.1, "Building")
-        out = await svc.pool.run(avatar_job, png, features, preview.text_prompt)
+        out = await svc.pool.run(avatar_job, png, features, preview.text_prompt, owner=session.session_id)
         await call.progress(0.9, "Saving")
         doc_sha = await svc.blobs.put(out["document"])
         glb_sha = await svc.blobs.put(out["glb"])

@@ -1,24 +1,59 @@
 """GenerateAvatar2DPreviewBatch: many photos, one style, results in input order (SPEC §5).
 
-For a profile-photo platform calling the 2D pipeline alone: no session and no
-allowance; each photo gets its own preview and report, or its own typed error,
-and one bad photo does not fail the others.
+For a profile-photo platform calling the 2D pipeline alone: no session, so no
+session allowance; instead each experience may make ``BatchPhotosPerHour``
+batch previews in any hour (setting, default ``ACS_BATCH_PHOTOS_PER_HOUR``).
+A batch that would go over is refused whole before any work, with what is left;
+only previews actually made are counted, so refused photos cost nothing.  Each
+photo gets its own preview and report, or its own typed error, and one bad photo
+does not fail the others.  The photos wait for workers as one owner
+(``server.fair``), so a batch shares the generation workers with sessions instead
+of queueing ahead of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import func, select
+
 from schemas import methods as m
-from schemas.errors import AcsError, InvalidParams
+from schemas.errors import AcsError, InvalidParams, RequestError
 
 from ..config import MAX_UPLOAD_BYTES
+from ..db import Preview
 from ..ids import new_id
 from ..jobs import preview_job
 from ..service import Call, Service, method
 from .previews import preview_options, store_preview
 
 MAX_BATCH = 50
+#: The window of the BatchPhotosPerHour quota.
+BATCH_WINDOW = 3600.0
+
+
+async def _reserve_batch(svc: Service, exp, count: int) -> None:
+    """Hold ``count`` photos of the experience's hourly batch quota, or refuse."""
+    limit = int((exp.settings or {}).get("BatchPhotosPerHour", svc.config.batch_photos_per_hour))
+    async with svc.db() as db:
+        made = await db.scalar(select(func.count()).select_from(Preview).where(
+            Preview.experience_id == exp.id, Preview.session_id.is_(None),
+            Preview.created_at > svc.clock() - BATCH_WINDOW))
+    # No await between the check and the reservation: concurrent batches see each other.
+    held = svc.batch_photos_in_flight.get(exp.id, 0)
+    left = max(0, limit - made - held)
+    if count > left:
+        raise RequestError(f"This experience may make {limit} batch previews per hour; {left} are left now.",
+                           code="BatchQuotaExceeded", status=429)
+    svc.batch_photos_in_flight[exp.id] = held + count
+
+
+def _release_batch(svc: Service, exp_id: str, count: int) -> None:
+    left = svc.batch_photos_in_flight.get(exp_id, 0) - count
+    if left > 0:
+        svc.batch_photos_in_flight[exp_id] = left
+    else:
+        svc.batch_photos_in_flight.pop(exp_id, None)
 
 
 async def run_batch(svc: Service, call: Call, photos: list[bytes], p) -> list[dict]:
@@ -28,6 +63,7 @@ async def run_batch(svc: Service, call: Call, photos: list[bytes], p) -> list[di
         raise InvalidParams("Every photo must be bytes (base64 strings in JSON requests).")
     exp = await svc.experience(call.principal)
     options = preview_options(svc, exp, p, None)
+    await _reserve_batch(svc, exp, len(photos))
     done = 0
 
     async def one(index: int, photo: bytes) -> dict:
@@ -35,7 +71,7 @@ async def run_batch(svc: Service, call: Call, photos: list[bytes], p) -> list[di
         try:
             if len(photo) > MAX_UPLOAD_BYTES:
                 raise AcsError("The photo is larger than 10 MB.", code="ImageTooLarge", status=413)
-            out = await svc.pool.run(preview_job, photo, options)
+            out = await svc.pool.run(preview_job, photo, options, owner=f"{exp.id}/batch")
             preview_id = new_id("pre")
             await store_preview(svc, out, preview_id, session_id=None, experience_id=exp.id, player_id="",
                                 file_id=None, text_prompt=p.TextPrompt)
@@ -47,7 +83,10 @@ async def run_batch(svc: Service, call: Call, photos: list[bytes], p) -> list[di
         await call.progress(done / len(photos), f"{done}/{len(photos)}")
         return result
 
-    return list(await asyncio.gather(*(one(i, photo) for i, photo in enumerate(photos))))
+    try:
+        return list(await asyncio.gather(*(one(i, photo) for i, photo in enumerate(photos))))
+    finally:
+        _release_batch(svc, exp.id, len(photos))
 
 
 @method("GenerateAvatar2DPreviewBatch")

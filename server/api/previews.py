@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 
 from schemas import methods as m
-from schemas.errors import AcsError, Conflict, InputRejected, InvalidParams, NotFound
+from schemas.errors import AcsError, Conflict, InputRejected, InvalidParams, NotFound, RequestError
 
 from ..db import FileRow, Preview
 from ..ids import new_id
@@ -37,7 +37,7 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 @method("PromptSelectAvatarGenerationImageAsync")
 async def prompt_select_image(svc: Service, call: Call, p: m.PromptSelectAvatarGenerationImageAsync) -> dict:
-    session = svc.check_owner(svc.sessions.core.session(p.SessionId), call.principal, "session")
+    session = svc.active_session(p.SessionId, call.principal)
     if not svc.hub.player_online(session.experience_id, session.player_id):
         raise Conflict("The player's game client is not connected, so it cannot be asked for a selfie.",
                        code="FeatureUnavailable")
@@ -53,8 +53,15 @@ async def prompt_select_image(svc: Service, call: Call, p: m.PromptSelectAvatarG
     timeout = p.TimeoutSeconds if p.TimeoutSeconds else svc.config.selfie_timeout
     try:
         await svc.prompts.wait(pending, timeout)
-    except asyncio.TimeoutError:
-        raise PromptTimeout("The player did not choose a selfie in time.") from None
+    except BaseException as exc:
+        # Timed out, declined, session ended or the caller went away: the upload
+        # slot closes, so a late upload cannot land in it.
+        async with svc.db.begin() as db:
+            await db.execute(update(FileRow).where(FileRow.id == file_id, FileRow.state == "Pending")
+                             .values(state="Expired"))
+        if isinstance(exc, asyncio.TimeoutError):
+            raise PromptTimeout("The player did not choose a selfie in time.") from None
+        raise
     return {"FileId": file_id}
 
 
@@ -73,6 +80,18 @@ async def respond_select_image(svc: Service, call: Call, p: m.RespondPromptSelec
     return {"FileId": p.FileId}
 
 
+def check_upload_room(svc: Service, session, size: int) -> None:
+    """Refuse a selfie the session has no room for (``ACS_UPLOADS_PER_SESSION`` selfies,
+    ``ACS_UPLOAD_BYTES_PER_SESSION`` bytes); checked before any work is done on it."""
+    cfg = svc.config
+    if session.uploads >= cfg.uploads_per_session:
+        raise RequestError(f"This session already received {cfg.uploads_per_session} selfies, the most it may.",
+                           code="TooManyUploads", status=429)
+    if session.upload_bytes + size > cfg.upload_bytes_per_session:
+        raise RequestError(f"This session's selfies may total at most {cfg.upload_bytes_per_session // 2**20} MB.",
+                           code="UploadQuotaExceeded", status=413)
+
+
 async def accept_upload(svc: Service, call: Call, file_id: str | None, session_id: str | None,
                         data: bytes) -> dict:
     """Store a selfie for a prompt (``file_id``) or directly for a session."""
@@ -80,20 +99,24 @@ async def accept_upload(svc: Service, call: Call, file_id: str | None, session_i
         async with svc.db() as db:
             row = svc.check_owner(await db.get(FileRow, file_id), call.principal, "file")
         session_id = row.session_id
-    elif session_id:
-        svc.check_owner(svc.sessions.core.session(session_id), call.principal, "session")
-    else:
+    elif not session_id:
         raise InvalidParams("Upload to /v1/files/{FileId} or pass ?SessionId=.")
-    info = await svc.pool.run(probe_job, data)  # typed refusal on bad input; nothing stored
+    session = svc.active_session(session_id, call.principal)
+    if file_id and row.state != "Pending":
+        raise Conflict("That file was already uploaded, declined or expired.", code="FileNotPending")
+    check_upload_room(svc, session, len(data))
+    # Typed refusal on bad input; nothing stored.
+    info = await svc.pool.run(probe_job, data, owner=session_id)
     # Checked again under the queue lock: a session that ended meanwhile has already
     # had its selfies deleted, so this one must not be kept.
     async with svc.sessions.while_active(session_id):
         session = svc.sessions.core.session(session_id)
+        check_upload_room(svc, session, len(data))  # concurrent uploads may have used the room
         async with svc.db.begin() as db:
             if file_id:
                 row = await db.get(FileRow, file_id)
                 if row.state != "Pending":
-                    raise Conflict("That file was already uploaded or declined.", code="FileNotPending")
+                    raise Conflict("That file was already uploaded, declined or expired.", code="FileNotPending")
             else:
                 file_id = new_id("file")
                 row = FileRow(id=file_id, session_id=session_id, experience_id=session.experience_id,
@@ -101,6 +124,8 @@ async def accept_upload(svc: Service, call: Call, file_id: str | None, session_i
                 db.add(row)
             row.state, row.sha256 = "Uploaded", await svc.blobs.put(data)
             row.content_type, row.width, row.height = info["format"], info["width"], info["height"]
+        session.uploads += 1
+        session.upload_bytes += len(data)
     svc.prompts.resolve(file_id, file_id)
     return {"FileId": file_id, "Format": info["format"], "Width": info["width"], "Height": info["height"]}
 
@@ -148,7 +173,7 @@ async def store_preview(svc: Service, out: dict, preview_id: str, **row) -> None
 
 @method("GenerateAvatar2DPreviewAsync")
 async def generate_preview(svc: Service, call: Call, p: m.GenerateAvatar2DPreviewAsync) -> dict:
-    session = svc.check_owner(svc.sessions.core.session(p.SessionId), call.principal, "session")
+    session = svc.active_session(p.SessionId, call.principal)
     async with svc.db() as db:
         f = svc.check_owner(await db.get(FileRow, p.FileId), call.principal, "file")
     if f.session_id != session.session_id or f.state != "Uploaded":
@@ -160,7 +185,7 @@ async def generate_preview(svc: Service, call: Call, p: m.GenerateAvatar2DPrevie
         await call.progress(0.0, "Queued")
         photo = await svc.blobs.get(f.sha256)
         await call.progress(0.1, "Stylizing")
-        out = await svc.pool.run(preview_job, photo, options)
+        out = await svc.pool.run(preview_job, photo, options, owner=session.session_id)
         await call.progress(0.9, "Saving")
         await store_preview(svc, out, preview_id, session_id=session.session_id,
                             experience_id=session.experience_id, player_id=session.player_id,

@@ -169,7 +169,7 @@ async def _publish(svc: Service, call: Call, gen: Generation, doc: LiveDocument,
         return outcome("InvalidHumanoidDescription",
                        f"The {' and '.join(stale)} copy is out of sync with the server's edit document "
                        f"(version {doc.version}); reload it and try again.")
-    out = await svc.pool.run(export_job, document)
+    out = await svc.pool.run(export_job, document, owner=gen.session_id)
     if not out["ok"]:
         return outcome("UGCValidationFailed", "; ".join(out["reasons"]))
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from schemas.errors import InvalidParams
+from schemas.errors import Conflict, InvalidParams
 
 from schemas import methods as m
 
-from ..db import Player
+from ..db import Player, TokenRevocation
 from ..service import Call, Service, method
 
 
@@ -29,6 +29,23 @@ async def create_player_token(svc: Service, call: Call, p: m.CreatePlayerToken) 
     return {"Token": token, "ExpiresAt": expires, "PlayerId": p.PlayerId}
 
 
+@method("RevokePlayerTokens")
+async def revoke_player_tokens(svc: Service, call: Call, p: m.RevokePlayerTokens) -> dict:
+    exp_id = call.principal.experience_id
+    now = svc.clock()
+    async with svc.db.begin() as db:
+        row = await db.get(TokenRevocation, (exp_id, p.PlayerId))
+        if row is None:
+            db.add(TokenRevocation(experience_id=exp_id, player_id=p.PlayerId, revoked_at=now))
+        else:
+            row.revoked_at = max(row.revoked_at, now)
+    closed = 0
+    for conn in svc.hub.player_connections(exp_id, p.PlayerId):
+        conn.abort()
+        closed += 1
+    return {"PlayerId": p.PlayerId, "RevokedAt": now, "ClosedConnections": closed}
+
+
 @method("RequestAvatarGenerationSessionAsync")
 async def request_session(svc: Service, call: Call, p: m.RequestAvatarGenerationSessionAsync) -> dict:
     exp = await svc.experience(call.principal)
@@ -47,7 +64,14 @@ async def get_request(svc: Service, call: Call, p: m.GetSessionRequest) -> dict:
 
 @method("EndSession")
 async def end_session(svc: Service, call: Call, p: m.EndSession) -> dict:
-    session = svc.sessions.core.session(p.SessionId)
-    svc.check_owner(session, call.principal, "session")
-    await svc.sessions.end(p.SessionId, p.Reason)
-    return {"SessionId": p.SessionId, "Reason": p.Reason}
+    """Idempotent: ending a session of this experience that already ended (after its
+    last 3D generation, say) answers with how it ended."""
+    try:
+        svc.active_session(p.SessionId, call.principal)
+        await svc.sessions.end(p.SessionId, p.Reason)
+    except Conflict:
+        ended = await svc.sessions.ended(call.principal.experience_id, p.SessionId)
+        if ended is None:
+            raise
+        return {"SessionId": p.SessionId, "Reason": ended, "AlreadyEnded": True}
+    return {"SessionId": p.SessionId, "Reason": p.Reason, "AlreadyEnded": False}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -9,11 +10,11 @@ import re
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from schemas.errors import AcsError, Forbidden, Unauthorized
+from schemas.errors import AcsError, Forbidden, RequestError, Unauthorized
 from schemas.frames import jsonable
 
 from ..auth import Principal
-from ..keys import SERVICE
+from ..keys import BUDGETS, SERVICE
 from ..service import Call
 
 log = logging.getLogger("server.http")
@@ -90,8 +91,17 @@ def credential(request: web.Request) -> str | None:
     return request.query.get("token")
 
 
-async def caller(request: web.Request) -> Call:
+def caller_key(principal: Principal) -> tuple:
+    """Whose rate budgets a request spends: a player, or an experience's game server."""
+    return (principal.experience_id, principal.role, principal.player_id)
+
+
+async def caller(request: web.Request, cost: float = 1.0) -> Call:
+    """The authenticated caller, within its HTTP request rate (429 past it, nothing spent).
+    ``cost``: requests' worth this one spends (an upload, more than a call)."""
     principal: Principal = await request.app[SERVICE].authenticate(credential(request))
+    if not request.app[BUDGETS].requests.take(caller_key(principal), cost, asyncio.get_running_loop().time()):
+        raise RequestError("Too many requests; slow down.", code="TooManyRequests", status=429)
     return Call(principal)
 
 

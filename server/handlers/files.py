@@ -48,9 +48,13 @@ async def _upload_body(request: web.Request) -> bytes:
     return await _read_limited(request.content, MAX_UPLOAD_BYTES)
 
 
+#: HTTP requests' worth of rate budget one upload spends (it is read, then decoded).
+UPLOAD_COST = 10.0
+
+
 @routes.post("/v1/files/{file_id}")
 async def upload_prompted(request: web.Request) -> web.Response:
-    call = await caller(request)
+    call = await caller(request, UPLOAD_COST)
     data = await _upload_body(request)
     return json_response(await accept_upload(request.app[SERVICE], call, request.match_info["file_id"],
                                              None, data))
@@ -58,7 +62,7 @@ async def upload_prompted(request: web.Request) -> web.Response:
 
 @routes.post("/v1/files")
 async def upload_direct(request: web.Request) -> web.Response:
-    call = await caller(request)
+    call = await caller(request, UPLOAD_COST)
     data = await _upload_body(request)
     return json_response(await accept_upload(request.app[SERVICE], call, None,
                                              request.query.get("SessionId"), data))

@@ -11,7 +11,7 @@ stops reading only fills its own queue; when the queue is full the peer is
 disconnected (its client reconnects and catches up with ``SyncDocument``).
 
 Incoming frames are paced per caller (a player, or an experience's game server)
-by decompressed size, so extra sockets buy no extra budget, and an ``ApplyEdits``
+by count and decompressed size, so extra sockets buy no extra budget, and an ``ApplyEdits``
 is checked for its op count before it is charged against the edit rate.
 """
 
@@ -29,10 +29,10 @@ from schemas.frames import BadFrame, Request, error_frame, pack, parse_request, 
 from ..auth import Principal
 from ..config import Config
 from ..documents import MAX_OPS_PER_BATCH
-from ..keys import CONFIG, FRAME_BUDGETS, SERVICE, SOCKETS
-from ..limits import TokenBucket
+from ..keys import BUDGETS, CONFIG, SERVICE, SOCKETS
+from ..limits import CallerBudgets
 from ..service import Call, Service
-from .common import check_origin, credential
+from .common import caller_key, check_origin, credential
 
 log = logging.getLogger("server.ws")
 
@@ -40,8 +40,6 @@ routes = web.RouteTableDef()
 
 #: Requests one socket may have in flight; more are refused, not queued.
 MAX_IN_FLIGHT = 64
-#: Close code for a peer that does not read its frames fast enough.
-SLOW_CONSUMER = WSCloseCode.TRY_AGAIN_LATER
 
 
 class WsConnection:
@@ -57,7 +55,6 @@ class WsConnection:
         self.ws = ws
         self.principal = principal
         self.tasks: set[asyncio.Task] = set()
-        self.edits = TokenBucket(config.edit_ops_per_second, 2 * config.edit_ops_per_second)
         self.max_frames = config.ws_send_queue_frames
         self.max_bytes = config.ws_send_queue_bytes
         self.closed = False
@@ -138,23 +135,25 @@ async def _serve_request(svc: Service, conn: WsConnection, req: Request) -> None
     conn.push(frame)
 
 
-def _budget_key(principal: Principal) -> tuple:
-    return (principal.experience_id, principal.role, principal.player_id)
-
-
 @routes.get("/v1/ws")
 async def websocket(request: web.Request) -> web.StreamResponse:
     svc = request.app[SERVICE]
     config = request.app[CONFIG]
     principal = await svc.authenticate(credential(request))  # 401 JSON before the upgrade
     check_origin(request, config)
+    budgets: CallerBudgets = request.app[BUDGETS]
+    key = caller_key(principal)
+    loop = asyncio.get_running_loop()
+    if budgets.bytes.delay(key, 0, loop.time()) > 0:
+        # Still paying for earlier frames (an oversize one costs a whole frame): reconnecting
+        # buys no fresh budget.
+        raise RequestError("Too much data sent recently; wait before reconnecting.", code="TooManyRequests",
+                           status=429)
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=config.max_frame_bytes)
     await ws.prepare(request)
     conn = WsConnection(ws, principal, config, request.transport)
     request.app[SOCKETS].add(conn)
     await svc.hub.add(conn)
-    budgets = request.app[FRAME_BUDGETS]
-    loop = asyncio.get_running_loop()
     try:
         while not conn.closed:
             try:
@@ -163,15 +162,20 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await conn.close(WSCloseCode.GOING_AWAY, b"idle timeout")
                 break
             if msg.type == WSMsgType.BINARY:
-                # Pace the caller by decompressed bytes before any decoding: while this
-                # reader sleeps, the socket's buffers fill and the sender is held back.
-                wait = budgets.delay(_budget_key(principal), len(msg.data), loop.time())
+                # Pace the caller by frames and decompressed bytes before any decoding:
+                # while this reader sleeps, the socket's buffers fill and the sender is
+                # held back.
+                now = loop.time()
+                wait = max(budgets.bytes.delay(key, len(msg.data), now), budgets.frames.delay(key, 1, now))
                 if wait > 0:
                     await asyncio.sleep(wait)
-                await _on_frame(svc, conn, msg.data)
+                await _on_frame(svc, conn, msg.data, budgets, key)
             elif msg.type == WSMsgType.TEXT:
                 conn.push(error_frame(None, BadFrame("Frames must be binary msgpack.")))
             elif msg.type == WSMsgType.ERROR:
+                # A protocol error, typically an oversize frame that was inflated up to the
+                # limit before it was refused: charged as one largest frame.
+                budgets.bytes.delay(key, config.max_frame_bytes, loop.time())
                 log.info("websocket error: %s", ws.exception())
                 break
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
@@ -188,11 +192,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _on_frame(svc: Service, conn: WsConnection, data: bytes) -> None:
+async def _on_frame(svc: Service, conn: WsConnection, data: bytes, budgets: CallerBudgets, key) -> None:
     try:
         req = parse_request(data)
     except BadFrame as err:
-        conn.push(error_frame(None, err))
+        conn.push(error_frame(err.request_id, err))
         return
     if req.method == "ApplyEdits":
         ops = req.params.get("Ops")
@@ -200,9 +204,9 @@ async def _on_frame(svc: Service, conn: WsConnection, data: bytes) -> None:
             # Checked before the edit rate is charged: a refused batch costs nothing.
             conn.push(error_frame(req.id, InvalidParams(f"'Ops' must be a list of 1 to {MAX_OPS_PER_BATCH} ops.")))
             return
-        # Back-pressure: a flood of edits is slowed at this socket's reader (at most
-        # one batch's worth, MAX_OPS_PER_BATCH / rate), so only its sender waits.
-        wait = conn.edits.delay(len(ops), asyncio.get_running_loop().time())
+        # Back-pressure: a flood of edits is slowed at this socket's reader (by at most the
+        # caller's debt), so only its sender waits.
+        wait = budgets.edit_ops.delay(key, len(ops), asyncio.get_running_loop().time())
         if wait > 0:
             await asyncio.sleep(wait)
     if len(conn.tasks) >= MAX_IN_FLIGHT:
