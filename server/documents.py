@@ -248,7 +248,9 @@ class Documents:
                 self._queued.set()
                 if submitted.version % SNAPSHOT_EVERY == 0:
                     # The state at exactly this version, stored once the version is durable.
-                    self._snapshot_later(doc.generation_id, submitted.version, doc.avatar.to_wire(), earlier.done)
+                    # (copied off the loop; the lock keeps the document still meanwhile).
+                    wire = await asyncio.to_thread(doc.avatar.to_wire)
+                    self._snapshot_later(doc.generation_id, submitted.version, wire, earlier.done)
         if earlier is not None:
             await asyncio.shield(earlier.done)  # durable, relayed; raises if it could not be persisted
         return submitted

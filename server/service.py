@@ -81,6 +81,9 @@ class Service:
         self.sessions = SessionService(config=config, db=db, hub=self.hub, blobs=blobs, clock=clock)
         self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history)
         self.prompts = Prompts()
+        #: (experience id, player id) → when its tokens were last revoked; the whole table,
+        #: loaded at start, so checking a player token needs no database read.
+        self._revoked: dict[tuple[str, str], float] = {}
         #: experience id → batch photos being made now (see api/batch.py).
         self.batch_photos_in_flight: dict[str, int] = {}
         self.hub.on_player_presence = self.sessions.player_presence
@@ -100,12 +103,23 @@ class Service:
                 raise Unauthorized("Unknown API key.", code="InvalidApiKey")
             return Principal("server", exp.id)
         principal = self.tokens.verify(credential, self.clock())
-        async with self.db() as db:
-            revoked = await db.get(TokenRevocation, (principal.experience_id, principal.player_id))
-        if revoked is not None and principal.issued_at <= revoked.revoked_at:
+        revoked_at = self._revoked.get((principal.experience_id, principal.player_id))
+        if revoked_at is not None and principal.issued_at <= revoked_at:
             raise Unauthorized("This player token was revoked; ask the game server for a new one.",
                                code="TokenRevoked")
         return principal
+
+    async def revoke_player_tokens(self, experience_id: str, player_id: str) -> float:
+        """Refuse the player's tokens issued until now; returns the revocation time."""
+        now = self.clock()
+        async with self.db.begin() as db:
+            row = await db.get(TokenRevocation, (experience_id, player_id))
+            if row is None:
+                db.add(TokenRevocation(experience_id=experience_id, player_id=player_id, revoked_at=now))
+            else:
+                row.revoked_at = now = max(row.revoked_at, now)
+        self._revoked[(experience_id, player_id)] = now
+        return now
 
     async def experience(self, principal: Principal) -> Experience:
         async with self.db() as db:
@@ -147,6 +161,9 @@ class Service:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        async with self.db() as db:
+            rows = (await db.scalars(select(TokenRevocation))).all()
+        self._revoked = {(r.experience_id, r.player_id): r.revoked_at for r in rows}
         self.documents.start()
         await self.sessions.start()
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="retention")

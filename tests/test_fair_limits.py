@@ -148,6 +148,9 @@ async def test_revoked_player_tokens_are_refused_and_their_sockets_closed(tmp_pa
         assert status == 401 and body["error"]["code"] == "TokenRevoked"
         fresh = (await http.rpc("CreatePlayerToken", {"PlayerId": "p"}))[1]["Token"]
         assert (await Http(srv.url, fresh).rpc("GetValidationRules", {}))[0] == 200
+    async with running_server(tmp_path, executor) as srv:  # a restart forgets nothing
+        assert (await Http(srv.url, token).rpc("GetValidationRules", {}))[0] == 401
+        assert (await Http(srv.url, fresh).rpc("GetValidationRules", {}))[0] == 200
 
 
 async def test_the_data_directory_and_database_are_private(tmp_path, executor):

@@ -8,7 +8,7 @@ from schemas.errors import Conflict, InvalidParams
 
 from schemas import methods as m
 
-from ..db import Player, TokenRevocation
+from ..db import Player
 from ..service import Call, Service, method
 
 
@@ -32,13 +32,7 @@ async def create_player_token(svc: Service, call: Call, p: m.CreatePlayerToken) 
 @method("RevokePlayerTokens")
 async def revoke_player_tokens(svc: Service, call: Call, p: m.RevokePlayerTokens) -> dict:
     exp_id = call.principal.experience_id
-    now = svc.clock()
-    async with svc.db.begin() as db:
-        row = await db.get(TokenRevocation, (exp_id, p.PlayerId))
-        if row is None:
-            db.add(TokenRevocation(experience_id=exp_id, player_id=p.PlayerId, revoked_at=now))
-        else:
-            row.revoked_at = max(row.revoked_at, now)
+    now = await svc.revoke_player_tokens(exp_id, p.PlayerId)
     closed = 0
     for conn in svc.hub.player_connections(exp_id, p.PlayerId):
         conn.abort()
