@@ -34,13 +34,14 @@ class TokenBucket:
         self._tokens -= cost
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
-    def take(self, cost: float, now: float) -> bool:
-        """Spend ``cost`` if it is there; a refusal spends nothing."""
+    def take(self, cost: float, now: float) -> float:
+        """Spend ``cost`` if it is there and return 0; otherwise spend nothing and return
+        the seconds until it would be there."""
         self._refill(now)
         if self._tokens < cost:
-            return False
+            return (cost - self._tokens) / self.rate
         self._tokens -= cost
-        return True
+        return 0.0
 
 
 class BucketTable:
@@ -63,7 +64,7 @@ class BucketTable:
     def delay(self, key: Hashable, cost: float, now: float) -> float:
         return self._bucket(key).delay(cost, now)
 
-    def take(self, key: Hashable, cost: float, now: float) -> bool:
+    def take(self, key: Hashable, cost: float, now: float) -> float:
         return self._bucket(key).take(cost, now)
 
 

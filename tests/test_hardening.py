@@ -121,20 +121,31 @@ async def test_server_header_and_access_log_reveal_nothing(tmp_path, executor, c
     assert not any("secret-player-token" in line for line in lines)
 
 
-async def test_http_requests_beyond_the_callers_rate_get_429_and_spend_nothing(tmp_path, executor):
+async def test_http_requests_beyond_the_callers_rate_get_a_delayed_429_and_spend_nothing(tmp_path, executor):
     key = await new_experience(tmp_path)
     async with running_server(tmp_path, executor, http_requests_per_second=5.0) as srv:
         headers = {"Authorization": f"Bearer {key}"}
         async with aiohttp.ClientSession(headers=headers) as http:
-            async def one() -> int:
+            async def one() -> tuple[int, float]:
+                t = time.perf_counter()
                 async with http.post(f"{srv.url}/v1/rpc/GetValidationRules", json={}) as r:
                     if r.status == 429:
                         assert (await r.json())["error"]["code"] == "TooManyRequests"
-                    return r.status
-            statuses = [await one() for _ in range(30)]
-            assert statuses.count(200) <= 12 and statuses.count(429) >= 18, statuses
+                    return r.status, time.perf_counter() - t
+
+            start = time.perf_counter()
+            answers = [await one() for _ in range(30)]
+            took = time.perf_counter() - start
+            served = [t for status, t in answers if status == 200]
+            refused = [t for status, t in answers if status == 429]
+            assert len(served) + len(refused) == 30
+            # Within the budget: a burst of 10, then 5 per second.
+            assert len(served) <= 10 + 5 * took + 1 and len(refused) >= 5, (len(served), took)
+            # A refusal goes out only when the budget would have allowed a request (1/5 s),
+            # so a flood is refused no faster than it would have been served.
+            assert min(refused) >= 0.1, refused
             await asyncio.sleep(1.0)  # refused requests spent nothing: the budget is back
-            assert [await one() for _ in range(4)] == [200] * 4
+            assert [(await one())[0] for _ in range(4)] == [200] * 4
 
 
 async def test_small_frames_are_paced_per_caller(tmp_path, executor):

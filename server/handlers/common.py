@@ -96,11 +96,23 @@ def caller_key(principal: Principal) -> tuple:
     return (principal.experience_id, principal.role, principal.player_id)
 
 
+#: Longest a refused request is held before its 429 goes out.
+MAX_REFUSAL_DELAY = 1.0
+
+
 async def caller(request: web.Request, cost: float = 1.0) -> Call:
-    """The authenticated caller, within its HTTP request rate (429 past it, nothing spent).
-    ``cost``: requests' worth this one spends (an upload, more than a call)."""
+    """The authenticated caller, within its HTTP request rate.
+
+    ``cost``: requests' worth this one spends (an upload, more than a call).  Past the
+    rate the request spends nothing and is refused with 429, but only once the budget
+    would have allowed it (at most :data:`MAX_REFUSAL_DELAY`): a flood of requests gets
+    its refusals at the rate it was allowed, so refusing costs the server no more than
+    serving would.
+    """
     principal: Principal = await request.app[SERVICE].authenticate(credential(request))
-    if not request.app[BUDGETS].requests.take(caller_key(principal), cost, asyncio.get_running_loop().time()):
+    wait = request.app[BUDGETS].requests.take(caller_key(principal), cost, asyncio.get_running_loop().time())
+    if wait > 0:
+        await asyncio.sleep(min(wait, MAX_REFUSAL_DELAY))
         raise RequestError("Too many requests; slow down.", code="TooManyRequests", status=429)
     return Call(principal)
 
