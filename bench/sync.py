@@ -37,7 +37,7 @@ def op(vid: int, i: int) -> dict:
 
 async def through_server(n: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config(data_dir=Path(tmp), port=0, workers=1, edit_ops_per_second=1e6)
+        config = Config(data_dir=Path(tmp), port=0, workers=1, edit_ops_per_second=1e6, frames_per_second=1e6)
         _, key = await create_experience(config, "bench")
         async with RunningServer(config) as srv, GameServer(srv.url, key) as gs:
             ready = asyncio.Future()
