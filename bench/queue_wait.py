@@ -120,7 +120,8 @@ def main() -> None:
     people_holds = [rng.lognormvariate(4.1, 0.5) for _ in range(400)]  # median ~60 s
     for prior in priors:
         print(f"prior hold {prior:g} s (server default {Config().default_hold:g} s)")
-        for name, arrivals, holds in (("burst", burst_arrivals, burst_holds), ("people", people_arrivals, people_holds)):
+        populations = (("burst", burst_arrivals, burst_holds), ("people", people_arrivals, people_holds))
+        for name, arrivals, holds in populations:
             rows = simulate_with_polls(arrivals, holds, 4, prior)
             actual_total = max(a for _e, _p, a in rows)
             print(f"  {name:6s} longest wait {actual_total:7.1f} s")

@@ -22,6 +22,8 @@
 | ``ACS_FRAMES_PER_SECOND`` | ``frames_per_second`` | ``1000`` websocket frames/s per player (per game server), burst 2× |
 | ``ACS_HTTP_REQUESTS_PER_SECOND`` | ``http_requests_per_second`` | ``100`` HTTP requests/s per player (per game server), burst 2×; beyond: 429 |
 | ``ACS_WS_SEND_QUEUE_FRAMES`` / ``ACS_WS_SEND_QUEUE_BYTES`` | send queue per socket | ``1024`` frames / ``67108864`` bytes unread, then the peer is disconnected |
+| ``ACS_CALLER_SEND_QUEUE_BYTES`` | all of a caller's sockets | ``268435456`` bytes unread, then the socket that would exceed it is disconnected |
+| ``ACS_MAX_SOCKETS_PER_PLAYER`` | ``max_sockets_per_player`` | ``8`` websockets open at once per player |
 | ``ACS_MAX_QUEUED_PER_EXPERIENCE`` | ``max_queued_per_experience`` | ``500`` session requests waiting per experience |
 | ``ACS_UPLOADS_PER_SESSION`` / ``ACS_UPLOAD_BYTES_PER_SESSION`` | per session | ``10`` selfies / ``52428800`` bytes |
 | ``ACS_BATCH_PHOTOS_PER_HOUR`` | ``batch_photos_per_hour`` | ``200`` batch previews per experience per hour (setting ``BatchPhotosPerHour``) |
@@ -77,6 +79,10 @@ class Config:
     #: Unread frames / bytes a socket may pile up before its peer is disconnected.
     ws_send_queue_frames: int = 1024
     ws_send_queue_bytes: int = 64 * 1024 * 1024
+    #: All of one caller's sockets together may leave this many bytes unread.
+    caller_send_queue_bytes: int = 256 * 1024 * 1024
+    #: Websockets one player may have open at once.
+    max_sockets_per_player: int = 8
     #: Extra origins browsers may open websockets from (comma-separated; ``*``: any).
     allowed_origins: str = ""
     max_queued_per_experience: int = 500

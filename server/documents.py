@@ -151,17 +151,18 @@ class Documents:
         lock = self._loading.setdefault(gen.id, asyncio.Lock())
         async with lock:
             if gen.id not in self._docs:
-                doc_log, since = await self._load(gen)
+                doc_log, due = await self._load(gen)
                 self._evict_idle()
                 self._docs[gen.id] = LiveDocument(gen.id, gen.experience_id, gen.player_id, doc_log,
                                                   published=gen.published_bundle_id is not None)
-                if doc_log.version - since >= SNAPSHOT_EVERY:  # a snapshot was due and never stored
-                    self._snapshot_later(gen.id, doc_log.version, doc_log.avatar.to_wire(), None)
+                if due is not None:  # a snapshot was due and never stored
+                    self._snapshot_later(gen.id, doc_log.version, due, None)
         self._loading.pop(gen.id, None)
         return self._docs[gen.id]
 
-    async def _load(self, gen: Generation) -> tuple[DocumentLog, int]:
-        """The document replayed from the database, and the version of the snapshot it started from."""
+    async def _load(self, gen: Generation) -> tuple[DocumentLog, dict | None]:
+        """The document replayed from the database, and its wire form when a snapshot is
+        overdue (the log reaches SNAPSHOT_EVERY versions past the last one stored)."""
         async with self.db() as db:
             snap = await db.scalar(select(EditSnapshot).where(EditSnapshot.generation_id == gen.id)
                                    .order_by(EditSnapshot.version.desc()).limit(1))
@@ -176,12 +177,13 @@ class Documents:
         entries = [(v, b, "", []) for v, b in known]
         entries += [(r.version, r.batch_id, r.origin, msgpack.unpackb(r.ops, raw=False)) for r in rows]
 
-        def replay() -> DocumentLog:
+        def replay() -> tuple[DocumentLog, dict | None]:
             doc_log = DocumentLog(Avatar.from_wire(msgpack.unpackb(base, raw=False)), since, history=self.history)
             doc_log.restore(entries)
-            return doc_log
+            due = doc_log.version - since >= SNAPSHOT_EVERY
+            return doc_log, (doc_log.avatar.to_wire() if due else None)
 
-        return await asyncio.to_thread(replay), since
+        return await asyncio.to_thread(replay)
 
     def open_ids(self) -> set[str]:
         """Generations whose documents are in memory (never swept while open)."""

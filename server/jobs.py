@@ -10,6 +10,7 @@ and reports ``GenerationFailed``, so one bad job does not take the server down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -212,33 +213,48 @@ class JobPool:
         self._grant()
 
     async def run(self, fn, *args, owner="server"):
-        await self._slot(owner)
-        try:
-            return await self._run(fn, *args)
-        finally:
-            self._release()
+        """Run ``fn(*args)`` in a worker when it is ``owner``'s turn.
 
-    async def _run(self, fn, *args):
+        The worker slot is held until the job really ends: a caller that gives up
+        (cancelled) does not stop a job already running in a process, so its slot is
+        only handed on when the process is done with it.
+        """
+        await self._slot(owner)
         loop = asyncio.get_running_loop()
+        try:
+            job = self._executor.submit(fn, *args)
+        except (BrokenProcessPool, RuntimeError) as exc:  # broken, or shut down
+            self._release()
+            return await self._failed(self._executor, fn, BrokenProcessPool(str(exc)))
+
+        def done(_job) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed (shutdown)
+                loop.call_soon_threadsafe(self._release)
+
+        job.add_done_callback(done)
         executor = self._executor
         try:
-            return await loop.run_in_executor(executor, fn, *args)
-        except AcsError:
+            return await asyncio.wrap_future(job)
+        except (AcsError, asyncio.CancelledError):
             raise
-        except BrokenProcessPool as exc:
+        except Exception as exc:
+            return await self._failed(executor, fn, exc)
+
+    async def _failed(self, executor, fn, exc: Exception):
+        if isinstance(exc, BrokenProcessPool):
             # Several jobs see the same broken pool; only the first replaces it.
             if self._owned and executor is self._executor:
                 log.error("generation worker died; restarting the pool")
                 executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._new_executor()
             raise GenerationFailed("The generation worker stopped unexpectedly; try again.") from exc
-        except Exception as exc:
-            log.exception("generation job %s failed", getattr(fn, "__name__", fn))
-            raise GenerationFailed("Generation failed on the server; try again.") from exc
+        log.error("generation job %s failed", getattr(fn, "__name__", fn), exc_info=exc)
+        raise GenerationFailed("Generation failed on the server; try again.") from exc
 
     async def warm(self) -> None:
         """Start every worker now rather than on the first request."""
-        await asyncio.gather(*(self._run(_noop) for _ in range(self._workers)))
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._executor, _noop) for _ in range(self._workers)))
 
     def shutdown(self) -> None:
         if self._owned:

@@ -80,3 +80,17 @@ class CallerBudgets:
                                  max(config.max_frame_bytes, 2 * config.frame_bytes_per_second))
         self.edit_ops = BucketTable(config.edit_ops_per_second, 2 * config.edit_ops_per_second)
         self.requests = BucketTable(config.http_requests_per_second, 2 * config.http_requests_per_second)
+        #: Pacing of refusals (see handlers/common.py): as fast as requests would be served.
+        self.refusals = BucketTable(config.http_requests_per_second, 2 * config.http_requests_per_second)
+        #: Bytes waiting in the send queues of each caller's sockets, all together
+        #: (only callers with bytes waiting are kept).
+        self.queued: dict[Hashable, int] = {}
+
+    def add_queued(self, key: Hashable, n: int) -> int:
+        """Add ``n`` (may be negative) to the caller's queued bytes; returns the new total."""
+        total = self.queued.get(key, 0) + n
+        if total > 0:
+            self.queued[key] = total
+        else:
+            self.queued.pop(key, None)
+        return total

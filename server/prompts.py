@@ -61,6 +61,10 @@ class Prompts:
         p.future.set_exception(error)
         return True
 
+    def discard(self, prompt_id: str) -> None:
+        """Forget a prompt nobody will wait for any more."""
+        self._pending.pop(prompt_id, None)
+
     async def wait(self, pending: Pending, timeout: float) -> Any:
         try:
             return await asyncio.wait_for(asyncio.shield(pending.future), timeout)

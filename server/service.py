@@ -16,15 +16,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from schemas import METHODS, decode
 from schemas.errors import Conflict, Forbidden, NotFound, Unauthorized
 
-from .auth import PlayerTokens, Principal, hash_api_key
+from .auth import CREATION_TOKEN_HASH_PREFIX, PlayerTokens, Principal, hash_api_key, hash_creation_token
 from .blobs import BlobStore
 from .config import Config
-from .db import Experience, TokenRevocation
+from .db import Experience, FileRow, TokenRevocation
 from .documents import Documents
 from .hub import Connection, Hub
 from .jobs import JobPool
@@ -81,6 +81,8 @@ class Service:
         self.sessions = SessionService(config=config, db=db, hub=self.hub, blobs=blobs, clock=clock)
         self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history)
         self.prompts = Prompts()
+        #: API key hash → experience id, for keys seen (keys are never changed in place).
+        self._api_keys: dict[str, str] = {}
         #: (experience id, player id) → when its tokens were last revoked; the whole table,
         #: loaded at start, so checking a player token needs no database read.
         self._revoked: dict[tuple[str, str], float] = {}
@@ -96,18 +98,25 @@ class Service:
         if not credential:
             raise Unauthorized("Send 'Authorization: Bearer <API key or player token>'.")
         if credential.startswith("acs_"):
-            async with self.db() as db:
-                exp = await db.scalar(select(Experience).where(
-                    Experience.key_hash == hash_api_key(credential)))
-            if exp is None:
-                raise Unauthorized("Unknown API key.", code="InvalidApiKey")
-            return Principal("server", exp.id)
+            key_hash = hash_api_key(credential)
+            exp_id = self._api_keys.get(key_hash)
+            if exp_id is None:
+                async with self.db() as db:
+                    exp_id = await db.scalar(select(Experience.id).where(Experience.key_hash == key_hash))
+                if exp_id is None:
+                    raise Unauthorized("Unknown API key.", code="InvalidApiKey")
+                self._api_keys[key_hash] = exp_id
+            return Principal("server", exp_id)
         principal = self.tokens.verify(credential, self.clock())
-        revoked_at = self._revoked.get((principal.experience_id, principal.player_id))
-        if revoked_at is not None and principal.issued_at <= revoked_at:
+        if self.revoked(principal):
             raise Unauthorized("This player token was revoked; ask the game server for a new one.",
                                code="TokenRevoked")
         return principal
+
+    def revoked(self, principal: Principal) -> bool:
+        """Whether the player token ``principal`` came from was revoked since it was issued."""
+        revoked_at = self._revoked.get((principal.experience_id, principal.player_id))
+        return principal.role == "client" and revoked_at is not None and principal.issued_at <= revoked_at
 
     async def revoke_player_tokens(self, experience_id: str, player_id: str) -> float:
         """Refuse the player's tokens issued until now; returns the revocation time."""
@@ -161,8 +170,18 @@ class Service:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        async with self.db() as db:
+        async with self.db.begin() as db:
+            # Prompts live in memory: the selfie prompts of the previous process are over.
+            await db.execute(update(FileRow).where(FileRow.state == "Pending").values(state="Expired"))
             rows = (await db.scalars(select(TokenRevocation))).all()
+            # Creation tokens written in plain text by earlier versions are stored hashed now.
+            for exp in (await db.scalars(select(Experience))).all():
+                tokens = (exp.settings or {}).get("CreationTokens")
+                if isinstance(tokens, list) and any(isinstance(t, str) and not t.startswith(CREATION_TOKEN_HASH_PREFIX)
+                                                    for t in tokens):
+                    exp.settings = {**exp.settings, "CreationTokens": [
+                        t if not isinstance(t, str) or t.startswith(CREATION_TOKEN_HASH_PREFIX)
+                        else hash_creation_token(t) for t in tokens]}
         self._revoked = {(r.experience_id, r.player_id): r.revoked_at for r in rows}
         self.documents.start()
         await self.sessions.start()

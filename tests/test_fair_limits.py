@@ -68,7 +68,8 @@ async def test_batch_previews_have_an_hourly_quota_per_experience(tmp_path, exec
         t = time.perf_counter()
         status, out = await http.rpc("GenerateAvatar2DPreviewBatch", {"Photos": [photo] * 3})
         assert time.perf_counter() - t < 1.0
-        assert status == 429 and out["error"]["code"] == "BatchQuotaExceeded" and "2 are left" in out["error"]["message"]
+        assert status == 429 and out["error"]["code"] == "BatchQuotaExceeded"
+        assert "2 are left" in out["error"]["message"]
         status, out = await http.rpc("GenerateAvatar2DPreviewBatch", {"Photos": [photo] * 2})
         assert status == 200 and all("PreviewId" in r for r in out["Results"])
         status, out = await http.rpc("GenerateAvatar2DPreviewBatch", {"Photos": [photo]})
@@ -197,3 +198,57 @@ async def test_a_snapshot_lost_before_it_was_stored_is_taken_on_the_next_open(tm
                 break
             await asyncio.sleep(0.1)
         assert snap is not None
+
+
+async def test_a_cancelled_job_keeps_its_worker_until_it_really_ends():
+    started, finish = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def slow() -> None:
+        started.set()
+        finish.wait(5)
+        ran.append("slow")
+
+    def quick() -> None:
+        ran.append("quick")
+
+    with ThreadPoolExecutor(2) as executor:  # two threads, but the pool grants one slot
+        pool = JobPool(1, executor=executor)
+        first = asyncio.create_task(pool.run(slow, owner="a"))
+        await asyncio.to_thread(started.wait, 5)
+        first.cancel()  # the caller gives up; the job runs on
+        second = asyncio.create_task(pool.run(quick, owner="b"))
+        await asyncio.sleep(0.2)
+        assert ran == [] and not second.done()  # the slot is still the running job's
+        finish.set()
+        await asyncio.wait_for(second, 5)
+        assert ran == ["slow", "quick"]
+
+
+async def test_concurrent_uploads_cannot_all_pass_the_room_check(tmp_path, executor, astronaut_jpeg):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor, uploads_per_session=2) as srv:
+        gs = await GameServer(srv.url, key).connect()
+        sid = (await active_session(gs, "p"))["SessionId"]
+        player = Http(srv.url, await gs.CreatePlayerToken("p"))
+        answers = await asyncio.gather(*(player.upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
+                                         for _ in range(8)))
+        statuses = sorted(status for status, _ in answers)
+        assert statuses == [200, 200] + [429] * 6, statuses
+        await gs.close()
+
+
+async def test_a_player_may_hold_only_so_many_sockets(tmp_path, executor):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor, max_sockets_per_player=2) as srv:
+        http = Http(srv.url, key)
+        token = (await http.rpc("CreatePlayerToken", {"PlayerId": "p"}))[1]["Token"]
+        first, second = await Connection(srv.url, token).connect(), await Connection(srv.url, token).connect()
+        with pytest.raises(Exception) as err:
+            await Connection(srv.url, token).connect()
+        assert "429" in str(err.value)
+        await first.close()
+        await asyncio.sleep(0.2)
+        third = await Connection(srv.url, token).connect()  # a freed place can be taken again
+        await third.close()
+        await second.close()

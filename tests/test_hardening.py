@@ -186,3 +186,20 @@ async def test_an_oversize_frame_is_charged_and_reconnecting_buys_no_fresh_budge
         async with websockets.connect(url, additional_headers=headers) as ws:
             await ws.send(pack({"id": 1, "method": "GetValidationRules", "params": {}}))
             assert "result" in await _ws_answer(ws)
+
+
+async def test_a_frame_of_millions_of_tiny_values_is_stopped_part_way(tmp_path, executor):
+    key = await new_experience(tmp_path)
+    async with running_server(tmp_path, executor, frame_bytes_per_second=1e9) as srv:
+        url = "ws" + srv.url[4:] + "/v1/ws"
+        # 240 arrays of 65,000 nils: every length within msgpack's limits, 15.6 M values in all.
+        frame = msgpack.packb({"id": 5, "method": "GetValidationRules",
+                               "params": {"X": [[None] * 65_000] * 240}})
+        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"},
+                                      max_size=None) as ws:
+            await ws.send(frame)
+            t = time.perf_counter()
+            answer = await _ws_answer(ws)
+            took = time.perf_counter() - t
+        assert answer["error"]["code"] == "FrameTooComplex" and answer["id"] == 5
+        assert took < 1.0, took

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 
 from sqlalchemy import update
@@ -15,6 +16,8 @@ from ..db import FileRow, Preview
 from ..ids import new_id
 from ..jobs import preview_job, probe_job
 from ..service import Call, Service, method
+
+log = logging.getLogger(__name__)
 
 MAX_PROMPT = 500
 
@@ -42,20 +45,22 @@ async def prompt_select_image(svc: Service, call: Call, p: m.PromptSelectAvatarG
         raise Conflict("The player's game client is not connected, so it cannot be asked for a selfie.",
                        code="FeatureUnavailable")
     file_id = new_id("file")
-    async with svc.db.begin() as db:
-        db.add(FileRow(id=file_id, session_id=session.session_id, experience_id=session.experience_id,
-                       player_id=session.player_id, state="Pending", created_at=svc.clock()))
+    # Refuses a second open prompt for the session before anything is stored.
     pending = svc.prompts.open(file_id, session.experience_id, session.player_id, kind="selfie",
                                session_id=session.session_id)
-    await svc.hub.to_player(session.experience_id, session.player_id, "PromptSelectImage", {
-        "SessionId": session.session_id, "FileId": file_id, "UploadUrl": f"/v1/files/{file_id}",
-    })
     timeout = p.TimeoutSeconds if p.TimeoutSeconds else svc.config.selfie_timeout
     try:
+        async with svc.db.begin() as db:
+            db.add(FileRow(id=file_id, session_id=session.session_id, experience_id=session.experience_id,
+                           player_id=session.player_id, state="Pending", created_at=svc.clock()))
+        await svc.hub.to_player(session.experience_id, session.player_id, "PromptSelectImage", {
+            "SessionId": session.session_id, "FileId": file_id, "UploadUrl": f"/v1/files/{file_id}",
+        })
         await svc.prompts.wait(pending, timeout)
     except BaseException as exc:
         # Timed out, declined, session ended or the caller went away: the upload
         # slot closes, so a late upload cannot land in it.
+        svc.prompts.discard(file_id)
         async with svc.db.begin() as db:
             await db.execute(update(FileRow).where(FileRow.id == file_id, FileRow.state == "Pending")
                              .values(state="Expired"))
@@ -105,27 +110,40 @@ async def accept_upload(svc: Service, call: Call, file_id: str | None, session_i
     if file_id and row.state != "Pending":
         raise Conflict("That file was already uploaded, declined or expired.", code="FileNotPending")
     check_upload_room(svc, session, len(data))
-    # Typed refusal on bad input; nothing stored.
-    info = await svc.pool.run(probe_job, data, owner=session_id)
-    # Checked again under the queue lock: a session that ended meanwhile has already
-    # had its selfies deleted, so this one must not be kept.
-    async with svc.sessions.while_active(session_id):
-        session = svc.sessions.core.session(session_id)
-        check_upload_room(svc, session, len(data))  # concurrent uploads may have used the room
-        async with svc.db.begin() as db:
-            if file_id:
-                row = await db.get(FileRow, file_id)
-                if row.state != "Pending":
-                    raise Conflict("That file was already uploaded, declined or expired.", code="FileNotPending")
-            else:
-                file_id = new_id("file")
-                row = FileRow(id=file_id, session_id=session_id, experience_id=session.experience_id,
-                              player_id=session.player_id, created_at=svc.clock())
-                db.add(row)
-            row.state, row.sha256 = "Uploaded", await svc.blobs.put(data)
-            row.content_type, row.width, row.height = info["format"], info["width"], info["height"]
-        session.uploads += 1
-        session.upload_bytes += len(data)
+    # Room is taken before the photo is decoded, so concurrent uploads cannot all pass the
+    # check; a refused or failed upload gives it back.
+    session.uploads += 1
+    session.upload_bytes += len(data)
+    stored = False
+    try:
+        info = await svc.pool.run(probe_job, data, owner=session_id)  # typed refusal on bad input
+        # Checked again under the queue lock: a session that ended meanwhile has already
+        # had its selfies deleted, so this one must not be kept.
+        async with svc.sessions.while_active(session_id):
+            async with svc.db.begin() as db:
+                if file_id:
+                    row = await db.get(FileRow, file_id)
+                    if row.state != "Pending":
+                        raise Conflict("That file was already uploaded, declined or expired.",
+                                       code="FileNotPending")
+                else:
+                    file_id = new_id("file")
+                    row = FileRow(id=file_id, session_id=session_id, experience_id=session.experience_id,
+                                  player_id=session.player_id, created_at=svc.clock())
+                    db.add(row)
+                try:
+                    row.sha256 = await svc.blobs.put(data)
+                except OSError:
+                    log.exception("selfie of session %s not stored", session_id)
+                    raise AcsError("The selfie could not be stored; try again.", code="UploadFailed",
+                                   status=503) from None
+                row.state = "Uploaded"
+                row.content_type, row.width, row.height = info["format"], info["width"], info["height"]
+        stored = True
+    finally:
+        if not stored:
+            session.uploads -= 1
+            session.upload_bytes -= len(data)
     svc.prompts.resolve(file_id, file_id)
     return {"FileId": file_id, "Format": info["format"], "Width": info["width"], "Height": info["height"]}
 

@@ -97,7 +97,7 @@ def caller_key(principal: Principal) -> tuple:
 
 
 #: Longest a refused request is held before its 429 goes out.
-MAX_REFUSAL_DELAY = 1.0
+MAX_REFUSAL_DELAY = 10.0
 
 
 async def caller(request: web.Request, cost: float = 1.0) -> Call:
@@ -105,13 +105,15 @@ async def caller(request: web.Request, cost: float = 1.0) -> Call:
 
     ``cost``: requests' worth this one spends (an upload, more than a call).  Past the
     rate the request spends nothing and is refused with 429, but only once the budget
-    would have allowed it (at most :data:`MAX_REFUSAL_DELAY`): a flood of requests gets
-    its refusals at the rate it was allowed, so refusing costs the server no more than
-    serving would.
+    would have allowed it, and refusals queue behind each other at the same rate (at
+    most :data:`MAX_REFUSAL_DELAY`): a flood of requests, however concurrent, gets its
+    refusals no faster than it would have been served.
     """
     principal: Principal = await request.app[SERVICE].authenticate(credential(request))
-    wait = request.app[BUDGETS].requests.take(caller_key(principal), cost, asyncio.get_running_loop().time())
+    budgets, key, now = request.app[BUDGETS], caller_key(principal), asyncio.get_running_loop().time()
+    wait = budgets.requests.take(key, cost, now)
     if wait > 0:
+        wait = max(wait, budgets.refusals.delay(key, cost, now))
         await asyncio.sleep(min(wait, MAX_REFUSAL_DELAY))
         raise RequestError("Too many requests; slow down.", code="TooManyRequests", status=429)
     return Call(principal)

@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections import deque
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from schemas.errors import AcsError, InvalidParams, RequestError
 from schemas.frames import BadFrame, Request, error_frame, pack, parse_request, progress_frame, result_frame
@@ -46,17 +46,22 @@ class WsConnection:
     """One open websocket and its bounded send queue.
 
     :meth:`push` never waits: it queues the packed frame for the writer task, or,
-    when the peer has let ``max_frames`` frames or ``max_bytes`` bytes pile up,
-    drops the connection.  A single frame larger than ``max_bytes`` (a whole
-    document) is still accepted into an empty queue.
+    when the peer has let ``max_frames`` frames or ``max_bytes`` bytes pile up (or
+    all its caller's sockets together ``caller_bytes``), drops the connection.  A
+    single frame larger than ``max_bytes`` (a whole document) is still accepted into
+    an empty queue.
     """
 
-    def __init__(self, ws: web.WebSocketResponse, principal: Principal, config: Config, transport=None):
+    def __init__(self, ws: web.WebSocketResponse, principal: Principal, config: Config, transport=None,
+                 budgets: CallerBudgets | None = None):
         self.ws = ws
         self.principal = principal
         self.tasks: set[asyncio.Task] = set()
         self.max_frames = config.ws_send_queue_frames
         self.max_bytes = config.ws_send_queue_bytes
+        self.caller_bytes = config.caller_send_queue_bytes
+        self._budgets = budgets or CallerBudgets(config)
+        self._key = caller_key(principal)
         self.closed = False
         self._transport = transport
         self._out: deque[bytes] = deque()
@@ -73,30 +78,39 @@ class WsConnection:
         if self.closed:
             return False
         data = pack(frame)
-        if self._out and (len(self._out) >= self.max_frames or self._out_bytes + len(data) > self.max_bytes):
+        caller_total = self._budgets.queued.get(self._key, 0) + len(data)
+        if self._out and (len(self._out) >= self.max_frames or self._out_bytes + len(data) > self.max_bytes
+                          or caller_total > self.caller_bytes):
             log.warning("dropping a slow websocket peer (%s %s): %d frames, %d bytes unread",
                         self.principal.role, self.principal.player_id or self.principal.experience_id,
                         len(self._out), self._out_bytes)
             self.abort()
             return False
         self._out.append(data)
-        self._out_bytes += len(data)
+        self._queued(len(data))
         self._ready.set()
         return True
 
+    def _queued(self, n: int) -> None:
+        self._out_bytes += n
+        self._budgets.add_queued(self._key, n)
+
     def abort(self) -> None:
         """Drop the connection now, without a closing handshake the peer would have to read."""
-        self.closed = True
-        self._out.clear()
-        self._out_bytes = 0
-        self._writer.cancel()
+        self.stop_writer()
         if self._transport is not None:
             self._transport.abort()
 
-    async def close(self, code: int, message: bytes, timeout: float = 2.0) -> None:
-        """Close politely if the peer answers within ``timeout``, else drop it."""
+    def stop_writer(self) -> None:
+        """No more frames go out; what was queued is dropped."""
         self.closed = True
         self._writer.cancel()
+        self._out.clear()
+        self._queued(-self._out_bytes)
+
+    async def close(self, code: int, message: bytes, timeout: float = 2.0) -> None:
+        """Close politely if the peer answers within ``timeout``, else drop it."""
+        self.stop_writer()
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=message), timeout)
         except (asyncio.TimeoutError, ConnectionError, RuntimeError):
@@ -108,7 +122,7 @@ class WsConnection:
                 await self._ready.wait()
                 while self._out:
                     data = self._out.popleft()
-                    self._out_bytes -= len(data)
+                    self._queued(-len(data))
                     await self.ws.send_bytes(data)  # waits on this peer only
                 self._ready.clear()
         except asyncio.CancelledError:
@@ -144,17 +158,23 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     budgets: CallerBudgets = request.app[BUDGETS]
     key = caller_key(principal)
     loop = asyncio.get_running_loop()
-    if budgets.bytes.delay(key, 0, loop.time()) > 0:
-        # Still paying for earlier frames (an oversize one costs a whole frame): reconnecting
-        # buys no fresh budget.
-        raise RequestError("Too much data sent recently; wait before reconnecting.", code="TooManyRequests",
-                           status=429)
+    # Opening a socket spends a request, and a caller still paying for earlier frames
+    # (an oversize one costs a whole frame) gets no fresh budget by reconnecting.
+    if budgets.requests.take(key, 1, loop.time()) > 0 or budgets.bytes.delay(key, 0, loop.time()) > 0:
+        raise RequestError("Too many requests or too much data sent recently; wait before reconnecting.",
+                           code="TooManyRequests", status=429)
+    if principal.role == "client" and len(svc.hub.player_connections(
+            principal.experience_id, principal.player_id)) >= config.max_sockets_per_player:
+        raise RequestError(f"A player may have at most {config.max_sockets_per_player} websockets open.",
+                           code="TooManyConnections", status=429)
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=config.max_frame_bytes)
     await ws.prepare(request)
-    conn = WsConnection(ws, principal, config, request.transport)
+    conn = WsConnection(ws, principal, config, request.transport, budgets)
     request.app[SOCKETS].add(conn)
-    await svc.hub.add(conn)
     try:
+        await svc.hub.add(conn)
+        if svc.revoked(principal):  # revoked while the socket was opening
+            await conn.close(WSCloseCode.POLICY_VIOLATION, b"token revoked")
         while not conn.closed:
             try:
                 msg = await ws.receive(timeout=config.ws_idle_timeout)
@@ -173,10 +193,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             elif msg.type == WSMsgType.TEXT:
                 conn.push(error_frame(None, BadFrame("Frames must be binary msgpack.")))
             elif msg.type == WSMsgType.ERROR:
-                # A protocol error, typically an oversize frame that was inflated up to the
-                # limit before it was refused: charged as one largest frame.
-                budgets.bytes.delay(key, config.max_frame_bytes, loop.time())
-                log.info("websocket error: %s", ws.exception())
+                exc = ws.exception()
+                if isinstance(exc, WebSocketError) and exc.code == WSCloseCode.MESSAGE_TOO_BIG:
+                    # Inflated up to the limit before it was refused: charged as one largest frame.
+                    budgets.bytes.delay(key, config.max_frame_bytes, loop.time())
+                log.info("websocket error: %s", exc)
                 break
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 break
@@ -186,9 +207,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         svc.documents.unsubscribe_everywhere(conn)
         for task in conn.tasks:
             task.cancel()
-        if not conn.closed:
-            conn.closed = True
-            conn._writer.cancel()
+        conn.stop_writer()
     return ws
 
 
