@@ -82,6 +82,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import aiohttp
 import msgpack
@@ -614,6 +615,42 @@ async def slow_reader(w: World, attack: Attack) -> None:
     attack.watch = ws
 
 
+async def send_forever(w: World, attack: Attack, key: str, make: Callable[[RawWs], bytes], counter: str,
+                       count: int, name: str) -> None:
+    """Send ``make(ws)`` (``count`` frames) over and over on one socket, reconnecting when dropped."""
+    while True:
+        try:
+            ws = await attack.open(w.port, key)
+        except Exception as exc:
+            attack.stats[f"connect refused {type(exc).__name__}"] += 1
+            await asyncio.sleep(0.2)
+            continue
+        attack.spawn(attack.drain_replies(ws))
+        data = make(ws)
+        try:
+            while True:
+                try:
+                    await ws.send(data, timeout=2)
+                    attack.stats[counter] += count
+                except asyncio.TimeoutError:
+                    attack.stats[f"{name} writes held back 2 s"] += 1
+        except Closed:
+            attack.stats[f"{name} socket dropped"] += 1
+            ws.abort()
+            await asyncio.sleep(0.1)
+
+
+async def send_once(w: World, attack: Attack, key: str, frame: bytes, name: str) -> None:
+    """Send one (pre-built) frame on a socket of its own."""
+    ws = await attack.open(w.port, key)
+    attack.spawn(attack.drain_replies(ws))
+    try:
+        await ws.send(frame, timeout=10)
+        attack.stats[f"{name} sent"] += 1
+    except (Closed, asyncio.TimeoutError) as exc:
+        attack.stats[f"{name} not sent {type(exc).__name__}"] += 1
+
+
 async def fast_sender(w: World, attack: Attack) -> None:
     key, gen = w.keys["fast-sender"], w.gen_fast
     head = {"op": "SetPosition", "Part": "Head", "VertexId": w.vertex_fast, "Position": [0.0, 2.5, -0.3]}
@@ -630,77 +667,16 @@ async def fast_sender(w: World, attack: Attack) -> None:
         msgpack.packb([1, 2, 3]),
     ]
 
-    async def flood() -> None:
-        while True:
-            try:
-                ws = await attack.open(w.port, key)
-            except Exception as exc:
-                attack.stats[f"connect refused {type(exc).__name__}"] += 1
-                await asyncio.sleep(0.2)
-                continue
-            frames = b"".join(ws.frame(m) for m in messages)
-            attack.spawn(attack.drain_replies(ws))
-            try:
-                while True:
-                    try:
-                        await ws.send(frames, timeout=2)
-                        attack.stats["flood frames sent"] += len(messages)
-                    except asyncio.TimeoutError:
-                        attack.stats["flood writes held back 2 s"] += 1
-            except Closed:
-                attack.stats["flood socket dropped"] += 1
-                ws.abort()
-                await asyncio.sleep(0.1)
-
-    async def giant() -> None:
-        ws = await attack.open(w.port, key)
-        attack.spawn(attack.drain_replies(ws))
-        try:
-            await ws.send(w.nil_frame, timeout=10)
-            attack.stats["16.7M-nil frame sent"] += 1
-        except (Closed, asyncio.TimeoutError) as exc:
-            attack.stats[f"16.7M-nil frame not sent {type(exc).__name__}"] += 1
-
-    attack.spawn(flood())
-    attack.spawn(giant())
+    attack.spawn(send_forever(w, attack, key, lambda ws: b"".join(ws.frame(m) for m in messages),
+                              "flood frames sent", len(messages), "flood"))
+    attack.spawn(send_once(w, attack, key, w.nil_frame, "16.7M-nil frame"))
 
 
 async def frame_bomb(w: World, attack: Attack) -> None:
     key = w.keys["frame-bomb"]
-
-    async def bomber() -> None:
-        while True:
-            try:
-                ws = await attack.open(w.port, key)
-            except Exception as exc:
-                attack.stats[f"connect refused {type(exc).__name__}"] += 1
-                await asyncio.sleep(0.2)
-                continue
-            attack.spawn(attack.drain_replies(ws))
-            try:
-                while True:
-                    try:
-                        await ws.send(w.zeros_frame, timeout=2)
-                        attack.stats["16 MiB frames sent"] += 1
-                    except asyncio.TimeoutError:
-                        attack.stats["bomb writes held back 2 s"] += 1
-            except Closed:
-                attack.stats["bomb socket dropped"] += 1
-                ws.abort()
-                await asyncio.sleep(0.1)
-
-    async def keys() -> None:
-        ws = await attack.open(w.port, key)
-        attack.spawn(attack.drain_replies(ws))
-        try:
-            await ws.send(w.keys_frame, timeout=10)
-            attack.stats["1M-key frame sent"] += 1
-        except (Closed, asyncio.TimeoutError) as exc:
-            attack.stats[f"1M-key frame not sent {type(exc).__name__}"] += 1
-
-    attack.spawn(bomber())
-    attack.spawn(bomber())
-    attack.spawn(keys())
+    for _ in range(2):
+        attack.spawn(send_forever(w, attack, key, lambda ws: w.zeros_frame, "16 MiB frames sent", 1, "bomb"))
+    attack.spawn(send_once(w, attack, key, w.keys_frame, "1M-key frame"))
 
 
 async def upload_bomb(w: World, attack: Attack) -> None:
