@@ -48,7 +48,3 @@ class FairQueue(Generic[T]):
             del self._queues[owner]
         self._len -= 1
         return True
-
-    def owners(self) -> list[Hashable]:
-        """Owners with items waiting, in turn order."""
-        return list(self._queues)
