@@ -1,4 +1,5 @@
-"""The ``acs`` command line."""
+"""The ``acs`` command line: the composition root, the one module that wires the SDK
+(``client_sim``) to a server it starts (``acs demo``, ``acs sim``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import json
 import logging
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from .config import Config
@@ -70,13 +73,60 @@ def cmd_list_experiences(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    from client_sim.demo import run_demo, summary
+#: The demo's steps, in the order the flow takes them.
+DEMO_STEPS = ("queue", "upload", "preview", "load_preview", "generate", "load_avatar", "edit_sync", "publish",
+              "download")
 
+
+async def run_demo(out_dir: Path, *, data_dir: Path | None = None, photo: bytes | None = None,
+                   text_prompt: str | None = None) -> dict:
+    """Start the server in-process and drive one player through the whole flow with the SDK."""
+    from client_sim.flow import run_player_flow
+
+    from .admin import create_experience
+    from .runner import RunningServer
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="acs-demo-") as tmp:
+        config = Config(data_dir=data_dir or Path(tmp), port=0, workers=1)
+        t0 = time.perf_counter()
+        _exp, key = await create_experience(config, "demo")
+        async with RunningServer(config) as srv:
+            startup = time.perf_counter() - t0
+            flow = await run_player_flow(srv.url, key, "player-1", photo=photo, text_prompt=text_prompt)
+    if flow.publish.get("Result") != "Success":
+        raise RuntimeError(f"publish did not succeed: {flow.publish}")
+    (out_dir / "preview.png").write_bytes(flow.preview_png)
+    (out_dir / "avatar.glb").write_bytes(flow.glb)
+    (out_dir / "humanoid_description.json").write_text(json.dumps(flow.description, indent=2))
+    return {"startup": startup, "flow": flow}
+
+
+def demo_summary(result: dict, out_dir: Path) -> str:
+    flow = result["flow"]
+    lines = [f"server started in {result['startup'] * 1000:.0f} ms (database, blob store, worker pool)"]
+    for name in DEMO_STEPS:
+        if name in flow.timings:
+            lines.append(f"  {name:<13} {flow.timings[name] * 1000:8.0f} ms")
+    lines.append(f"  {'total':<13} {flow.timings['total'] * 1000:8.0f} ms")
+    report = flow.preview
+    lines += [
+        f"preview: face_count={report.get('face_count')} quality={report.get('input_quality_score')} "
+        f"style={report.get('style')} warnings={report.get('validation_warnings')}",
+        f"edits: server and client copies converged: {flow.hashes['server_copy'] == flow.hashes['client_copy']}",
+        f"publish: {flow.publish['Result']} BundleId={flow.publish.get('BundleId')} "
+        f"OutfitId={flow.publish.get('OutfitId')}",
+        f"wrote {out_dir / 'preview.png'}, {out_dir / 'avatar.glb'} ({len(flow.glb) // 1024} KiB), "
+        f"{out_dir / 'humanoid_description.json'}",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_demo(args) -> int:
     out = Path(args.out)
     photo = Path(args.photo).read_bytes() if args.photo else None
     result = asyncio.run(run_demo(out, photo=photo, text_prompt=args.prompt))
-    print(summary(result, out))
+    print(demo_summary(result, out))
     return 0
 
 
