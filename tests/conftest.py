@@ -127,9 +127,27 @@ async def running_server(data_dir: Path, executor, **config):
         yield srv
 
 
-async def new_experience(data_dir: Path, name: str = "game", **settings) -> str:
-    _exp_id, key = await create_experience(Config(data_dir=Path(data_dir)), name, settings)
+async def new_experience(data_dir: Path, name: str = "game", *, database_url: str | None = None, **settings) -> str:
+    _exp_id, key = await create_experience(Config(data_dir=Path(data_dir), database_url=database_url), name,
+                                           settings)
     return key
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster for the whole run (tests/services.py); fails when not installed."""
+    from .services import PostgresCluster
+
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request) -> str | None:
+    """Run a test on both stores: the embedded SQLite file (None) and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return await request.getfixturevalue("postgres").create_database()
 
 
 class Http:

@@ -77,3 +77,18 @@ def test_avatar_command_builds_from_a_preview_folder(tmp_path, astronaut_jpeg):
 
     missing = acs("avatar", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"), "--json", data_dir=tmp_path)
     assert missing.returncode == 2 and json.loads(missing.stdout)["error"]["code"] == "PreviewNotFound"
+
+
+def test_admin_commands_work_against_postgresql(tmp_path, postgres):
+    import asyncio
+
+    url = asyncio.run(postgres.create_database())
+    env = {**os.environ, "ACS_DATABASE_URL": url, "ACS_DATA_DIR": str(tmp_path)}
+    made = subprocess.run([sys.executable, "-m", "server.cli", "admin", "create-experience", "On Postgres"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip().startswith("acs_")
+    listed = subprocess.run([sys.executable, "-m", "server.cli", "admin", "list-experiences"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert [e["name"] for e in json.loads(listed.stdout)] == ["On Postgres"]
+    assert not (tmp_path / "acs.db").exists()  # nothing went to SQLite

@@ -57,10 +57,10 @@ async def test_a_big_batch_does_not_hold_up_another_owners_job():
     assert order.index("preview") <= 2, order
 
 
-async def test_batch_previews_have_an_hourly_quota_per_experience(tmp_path, executor, astronaut_jpeg):
-    key = await new_experience(tmp_path, BatchPhotosPerHour=3)
+async def test_batch_previews_have_an_hourly_quota_per_experience(tmp_path, executor, astronaut_jpeg, database_url):
+    key = await new_experience(tmp_path, BatchPhotosPerHour=3, database_url=database_url)
     photo, junk = base64.b64encode(astronaut_jpeg).decode(), base64.b64encode(b"not a photo").decode()
-    async with running_server(tmp_path, executor) as srv:
+    async with running_server(tmp_path, executor, database_url=database_url) as srv:
         http = Http(srv.url, key)
         status, out = await http.rpc("GenerateAvatar2DPreviewBatch", {"Photos": [photo, junk]})
         assert status == 200 and "PreviewId" in out["Results"][0] and "error" in out["Results"][1]
@@ -115,9 +115,9 @@ async def test_a_timed_out_selfie_prompt_accepts_no_late_upload(tmp_path, execut
         await gs.close()
 
 
-async def test_end_session_is_idempotent_and_the_queue_per_experience_is_capped(tmp_path, executor):
-    key = await new_experience(tmp_path, MaxQueuedRequests=2)
-    async with running_server(tmp_path, executor, capacity=1) as srv:
+async def test_end_session_is_idempotent_and_the_queue_per_experience_is_capped(tmp_path, executor, database_url):
+    key = await new_experience(tmp_path, MaxQueuedRequests=2, database_url=database_url)
+    async with running_server(tmp_path, executor, capacity=1, database_url=database_url) as srv:
         http = Http(srv.url, key)
         first = (await http.rpc("RequestAvatarGenerationSessionAsync", {"PlayerId": "a"}))[1]
         for player in ("b", "c"):
@@ -134,9 +134,9 @@ async def test_end_session_is_idempotent_and_the_queue_per_experience_is_capped(
         assert (await http.rpc("RequestAvatarGenerationSessionAsync", {"PlayerId": "d"}))[0] == 200
 
 
-async def test_revoked_player_tokens_are_refused_and_their_sockets_closed(tmp_path, executor):
-    key = await new_experience(tmp_path)
-    async with running_server(tmp_path, executor) as srv:
+async def test_revoked_player_tokens_are_refused_and_their_sockets_closed(tmp_path, executor, database_url):
+    key = await new_experience(tmp_path, database_url=database_url)
+    async with running_server(tmp_path, executor, database_url=database_url) as srv:
         http = Http(srv.url, key)
         token = (await http.rpc("CreatePlayerToken", {"PlayerId": "p"}))[1]["Token"]
         player = await Connection(srv.url, token).connect()
@@ -149,7 +149,7 @@ async def test_revoked_player_tokens_are_refused_and_their_sockets_closed(tmp_pa
         assert status == 401 and body["error"]["code"] == "TokenRevoked"
         fresh = (await http.rpc("CreatePlayerToken", {"PlayerId": "p"}))[1]["Token"]
         assert (await Http(srv.url, fresh).rpc("GetValidationRules", {}))[0] == 200
-    async with running_server(tmp_path, executor) as srv:  # a restart forgets nothing
+    async with running_server(tmp_path, executor, database_url=database_url) as srv:  # a restart forgets nothing
         assert (await Http(srv.url, token).rpc("GetValidationRules", {}))[0] == 401
         assert (await Http(srv.url, fresh).rpc("GetValidationRules", {}))[0] == 200
 
@@ -167,12 +167,12 @@ async def test_the_data_directory_and_database_are_private(tmp_path, executor):
 
 
 async def test_a_snapshot_lost_before_it_was_stored_is_taken_on_the_next_open(tmp_path, executor, astronaut_jpeg,
-                                                                           monkeypatch):
+                                                                           monkeypatch, database_url):
     import server.documents as documents
 
     monkeypatch.setattr(documents, "SNAPSHOT_EVERY", 4)
-    key = await new_experience(tmp_path)
-    async with running_server(tmp_path, executor) as srv:
+    key = await new_experience(tmp_path, database_url=database_url)
+    async with running_server(tmp_path, executor, database_url=database_url) as srv:
         gs = await GameServer(srv.url, key).connect()
         sid = (await active_session(gs, "p"))["SessionId"]
         _, gen_id = await generate(gs, srv.url, await gs.CreatePlayerToken("p"), astronaut_jpeg, sid)
@@ -187,7 +187,7 @@ async def test_a_snapshot_lost_before_it_was_stored_is_taken_on_the_next_open(tm
         await gs.close()
     monkeypatch.undo()
     monkeypatch.setattr(documents, "SNAPSHOT_EVERY", 4)
-    async with running_server(tmp_path, executor) as srv:
+    async with running_server(tmp_path, executor, database_url=database_url) as srv:
         _, bundle = await Http(srv.url, key).rpc("LoadGeneratedAvatarAsync", {"GenerationId": gen_id})
         assert bundle["Version"] == 5
         svc = srv.app[SERVICE]

@@ -21,9 +21,9 @@ def load_glb(data: bytes) -> pygltflib.GLTF2:
     return pygltflib.GLTF2.load_from_bytes(data)
 
 
-async def test_full_flow_two_players_one_slot(tmp_path, executor, astronaut_jpeg):
-    key = await new_experience(tmp_path)
-    async with running_server(tmp_path, executor, capacity=1) as srv:
+async def test_full_flow_two_players_one_slot(tmp_path, executor, astronaut_jpeg, database_url):
+    key = await new_experience(tmp_path, database_url=database_url)
+    async with running_server(tmp_path, executor, capacity=1, database_url=database_url) as srv:
         async with GameServer(srv.url, key) as gs:
             timeline: list[tuple[str, str]] = []
             gs.conn.on("SessionEnded", lambda d: timeline.append(("SessionEnded", d["PlayerId"])))

@@ -30,9 +30,9 @@ async def test_selfie_prompt_declined_and_no_client(tmp_path, executor):
             assert err.value.message == "Selfie consent not accepted"
 
 
-async def test_publish_declined_out_of_sync_timeout_then_success(tmp_path, executor, astronaut_jpeg):
-    key = await new_experience(tmp_path)
-    async with running_server(tmp_path, executor) as srv:
+async def test_publish_declined_out_of_sync_timeout_then_success(tmp_path, executor, astronaut_jpeg, database_url):
+    key = await new_experience(tmp_path, database_url=database_url)
+    async with running_server(tmp_path, executor, database_url=database_url) as srv:
         async with GameServer(srv.url, key) as gs:
             sid = (await active_session(gs, "p"))["SessionId"]
             answers = ["no", "yes", "yes"]
@@ -78,15 +78,16 @@ async def test_publish_declined_out_of_sync_timeout_then_success(tmp_path, execu
             # A player token cannot list the experience's bundles; another experience cannot see this one.
             status, _ = await Http(srv.url, client.token).get("/v1/published")
             assert status == 401
-            other = await new_experience(tmp_path, "other")
+            other = await new_experience(tmp_path, "other", database_url=database_url)
             status, _ = await Http(srv.url, other).get(f"/v1/published/{result['BundleId']}.glb")
             assert status == 404
             await client.close()
 
 
-async def test_concurrent_publish_upload_after_end_and_oversized_batch(tmp_path, executor, astronaut_jpeg):
-    key = await new_experience(tmp_path)
-    async with running_server(tmp_path, executor) as srv:
+async def test_concurrent_publish_upload_after_end_and_oversized_batch(tmp_path, executor, astronaut_jpeg,
+                                                                      database_url):
+    key = await new_experience(tmp_path, database_url=database_url)
+    async with running_server(tmp_path, executor, database_url=database_url) as srv:
         async with GameServer(srv.url, key) as gs:
             sid = (await active_session(gs, "p"))["SessionId"]
 
@@ -287,9 +288,9 @@ async def test_upload_failed_and_unknown_failure_store_nothing(tmp_path, executo
 # --------------------------------------------------------------------------- MaxOutfits
 
 
-async def test_max_outfits_per_player(tmp_path, executor, astronaut_jpeg):
-    key = await new_experience(tmp_path, MaxOutfitsPerPlayer=1, Allowed3DGenerations=2)
-    async with running_server(tmp_path, executor) as srv:
+async def test_max_outfits_per_player(tmp_path, executor, astronaut_jpeg, database_url):
+    key = await new_experience(tmp_path, MaxOutfitsPerPlayer=1, Allowed3DGenerations=2, database_url=database_url)
+    async with running_server(tmp_path, executor, database_url=database_url) as srv:
         async with GameServer(srv.url, key) as gs:
             sid = (await active_session(gs, "p"))["SessionId"]
             asked = []

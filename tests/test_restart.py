@@ -10,9 +10,9 @@ from .conftest import Http, active_session, new_experience, running_server
 
 
 async def test_server_restart_keeps_queue_sessions_previews_generations_and_edits(
-        tmp_path, executor, astronaut_jpeg):
-    key = await new_experience(tmp_path, Allowed3DGenerations=2)
-    async with running_server(tmp_path, executor, capacity=1) as srv:
+        tmp_path, executor, astronaut_jpeg, database_url):
+    key = await new_experience(tmp_path, Allowed3DGenerations=2, database_url=database_url)
+    async with running_server(tmp_path, executor, capacity=1, database_url=database_url) as srv:
         async with GameServer(srv.url, key) as gs:
             sid = (await active_session(gs, "alice"))["SessionId"]
             conn_b, wait_b = await gs.RequestAvatarGenerationSessionAsync("bob", lambda info: None)
@@ -29,7 +29,7 @@ async def test_server_restart_keeps_queue_sessions_previews_generations_and_edit
             hash_before, version_before = copy.content_hash(), copy.version
 
     # A new server process image on the same data directory.
-    async with running_server(tmp_path, executor, capacity=1) as srv:
+    async with running_server(tmp_path, executor, capacity=1, database_url=database_url) as srv:
         async with GameServer(srv.url, key) as gs:
             status = await gs.conn.call("GetSessionRequest", {"RequestId": conn_b.RequestId})
             assert status["State"] == "Queued" and status["waitTime"] > 0

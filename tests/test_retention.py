@@ -15,9 +15,9 @@ from .conftest import Http, active_session, generate, new_experience, running_se
 HOUR = 3600.0
 
 
-async def test_sweep_deletes_what_expired_and_keeps_what_is_published(tmp_path, executor, astronaut_jpeg):
-    key = await new_experience(tmp_path, InputCaching=True, Allowed3DGenerations=2)
-    async with running_server(tmp_path, executor) as srv:
+async def test_sweep_deletes_what_expired_and_keeps_what_is_published(tmp_path, executor, astronaut_jpeg, database_url):
+    key = await new_experience(tmp_path, InputCaching=True, Allowed3DGenerations=2, database_url=database_url)
+    async with running_server(tmp_path, executor, database_url=database_url) as srv:
         svc = srv.app[SERVICE]
         http = Http(srv.url, key)
         async with GameServer(srv.url, key) as gs:

@@ -16,9 +16,10 @@ async def _ended_reasons(gs: GameServer) -> asyncio.Queue:
     return reasons
 
 
-async def test_session_time_expiry_hands_the_slot_on(tmp_path, executor):
-    key = await new_experience(tmp_path, SessionTime=1.5)  # long enough to ask twice on a busy machine
-    async with running_server(tmp_path, executor, capacity=1) as srv:
+async def test_session_time_expiry_hands_the_slot_on(tmp_path, executor, database_url):
+    # A SessionTime long enough to ask twice on a busy machine.
+    key = await new_experience(tmp_path, SessionTime=1.5, database_url=database_url)
+    async with running_server(tmp_path, executor, capacity=1, database_url=database_url) as srv:
         async with GameServer(srv.url, key) as gs:
             reasons = await _ended_reasons(gs)
             ready_a, ready_b = asyncio.Future(), asyncio.Future()
