@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from .auth import hash_creation_token, new_api_key
 from .config import Config
-from .db import Experience, open_engine
+from .db import Experience, migrate, open_engine
 from .ids import new_id
 
 __all__ = ["create_experience", "list_experiences", "check_settings", "SETTING_KEYS"]
@@ -61,15 +61,13 @@ def check_settings(settings: dict) -> dict:
 
 async def create_experience(config: Config, name: str, settings: dict | None = None) -> tuple[str, str]:
     """Create an experience; returns ``(experience_id, api_key)``.  The key is not stored."""
-    from .app import init_database
-
     settings = check_settings({k: v for k, v in (settings or {}).items() if v is not None})
     if "CreationTokens" in settings:  # only their hashes are stored (publish compares hashes)
         settings["CreationTokens"] = [hash_creation_token(t) for t in settings["CreationTokens"]]
     engine, sessionmaker = open_engine(config.db_url)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        await init_database(engine)
+        await migrate(engine)
         key, key_hash = new_api_key()
         exp_id = new_id("exp")
         async with sessionmaker.begin() as db:
@@ -81,11 +79,9 @@ async def create_experience(config: Config, name: str, settings: dict | None = N
 
 
 async def list_experiences(config: Config) -> list[dict]:
-    from .app import init_database
-
     engine, sessionmaker = open_engine(config.db_url)
     try:
-        await init_database(engine)
+        await migrate(engine)
         async with sessionmaker() as db:
             rows = (await db.scalars(select(Experience).order_by(Experience.created_at))).all()
         return [{"id": r.id, "name": r.name, "settings": r.settings} for r in rows]

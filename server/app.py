@@ -14,7 +14,7 @@ from aiohttp import WSCloseCode, web
 from . import api  # noqa: F401  (registers the method handlers)
 from .blobs import BlobStore
 from .config import MAX_UPLOAD_BYTES, Config
-from .db import Base, open_engine
+from .db import migrate, open_engine
 from .handlers import files, rpc, ws
 from .handlers.common import error_middleware, plain_server_header
 from .jobs import JobPool
@@ -22,7 +22,7 @@ from .keys import BUDGETS, CONFIG, SERVICE, SOCKETS
 from .limits import CallerBudgets
 from .service import Service
 
-__all__ = ["create_app", "init_database", "load_secret"]
+__all__ = ["create_app", "load_secret"]
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,6 @@ def load_secret(data_dir: Path) -> bytes:
     return path.read_bytes()
 
 
-async def init_database(engine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-
-
 def create_app(config: Config, *, executor=None) -> web.Application:
     """Build the application.  ``executor`` lets tests share one process pool."""
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
@@ -54,7 +49,7 @@ def create_app(config: Config, *, executor=None) -> web.Application:
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         Path(config.data_dir).chmod(0o700)  # selfies, tokens' secret and the database: the owner's only
         engine, sessionmaker = open_engine(config.db_url)
-        await init_database(engine)
+        await migrate(engine)
         pool = JobPool(config.workers, executor=executor)
         await pool.warm()  # load the face models now, not on the first player's request
         svc = Service(config=config, db=sessionmaker, blobs=BlobStore(config.blob_dir), pool=pool,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base", "Experience", "Player", "SessionRequest", "SessionRow", "FileRow", "Preview",
-    "Generation", "EditOp", "EditSnapshot", "Published", "TokenRevocation", "open_engine",
+    "Generation", "EditOp", "EditSnapshot", "Published", "TokenRevocation", "open_engine", "migrate",
 ]
 
 
@@ -168,6 +168,27 @@ class Published(Base):
     description: Mapped[dict] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
+
+
+#: Alembic's script folder: env.py and versions/, one migration per schema change.
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _upgrade(connection) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the database to the newest schema (Alembic migrations, SQLite and PostgreSQL
+    alike); a database made before migrations existed is adopted by the first one."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
 
 
 def _private_sqlite_file(url: str) -> None:
