@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from schemas.errors import Unauthorized
 
-__all__ = ["Principal", "new_api_key", "hash_api_key", "hash_creation_token", "creation_token_matches",
-           "PlayerTokens"]
+__all__ = ["Principal", "new_api_key", "hash_api_key", "hash_creation_token", "hashed_creation_tokens",
+           "creation_token_matches", "PlayerTokens"]
 
 KEY_PREFIX = "acs_"
 
@@ -61,6 +61,16 @@ CREATION_TOKEN_HASH_PREFIX = "sha256:"
 def hash_creation_token(token: str) -> str:
     """The stored form of an avatar creation token: ``"sha256:<hex>"``."""
     return CREATION_TOKEN_HASH_PREFIX + hash_api_key(token)
+
+
+def hashed_creation_tokens(stored: object) -> list | None:
+    """``stored`` with its plain-text entries (written before tokens were hashed) hashed;
+    None when there is nothing to change."""
+    if not isinstance(stored, list) or not any(
+            isinstance(t, str) and not t.startswith(CREATION_TOKEN_HASH_PREFIX) for t in stored):
+        return None
+    return [hash_creation_token(t) if isinstance(t, str) and not t.startswith(CREATION_TOKEN_HASH_PREFIX) else t
+            for t in stored]
 
 
 def creation_token_matches(token: str, stored: object) -> bool:

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from schemas import METHODS, decode
 from schemas.errors import Conflict, Forbidden, NotFound, Unauthorized
 
-from .auth import CREATION_TOKEN_HASH_PREFIX, PlayerTokens, Principal, hash_api_key, hash_creation_token
+from .auth import PlayerTokens, Principal, hash_api_key, hashed_creation_tokens
 from .blobs import BlobStore
 from .config import Config
 from .db import Experience, FileRow, TokenRevocation
@@ -176,12 +176,9 @@ class Service:
             rows = (await db.scalars(select(TokenRevocation))).all()
             # Creation tokens written in plain text by earlier versions are stored hashed now.
             for exp in (await db.scalars(select(Experience))).all():
-                tokens = (exp.settings or {}).get("CreationTokens")
-                if isinstance(tokens, list) and any(isinstance(t, str) and not t.startswith(CREATION_TOKEN_HASH_PREFIX)
-                                                    for t in tokens):
-                    exp.settings = {**exp.settings, "CreationTokens": [
-                        t if not isinstance(t, str) or t.startswith(CREATION_TOKEN_HASH_PREFIX)
-                        else hash_creation_token(t) for t in tokens]}
+                hashed = hashed_creation_tokens((exp.settings or {}).get("CreationTokens"))
+                if hashed is not None:
+                    exp.settings = {**exp.settings, "CreationTokens": hashed}
         self._revoked = {(r.experience_id, r.player_id): r.revoked_at for r in rows}
         self.documents.start()
         await self.sessions.start()

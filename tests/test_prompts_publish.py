@@ -11,6 +11,7 @@ import pytest
 
 from client_sim.connection import RemoteError
 from client_sim.sdk import GameClient, GameServer
+from server.config import Config
 
 from .conftest import Http, active_session, generate, new_experience, running_server
 
@@ -395,3 +396,23 @@ async def test_purchase_callback_refusals_and_approval(tmp_path, executor, astro
                 await client.close()
     finally:
         await runner.cleanup()
+
+
+async def test_plain_creation_tokens_from_earlier_versions_are_hashed_at_start(tmp_path, executor):
+    from server.auth import creation_token_matches
+    from server.db import Experience, migrate, open_engine
+
+    engine, sessionmaker = open_engine(Config(data_dir=tmp_path).db_url)
+    await migrate(engine)
+    async with sessionmaker.begin() as db:  # as an earlier version stored them
+        db.add(Experience(id="exp_old", name="old", key_hash="k" * 64, created_at=1.0,
+                          settings={"CreationTokens": ["plain-token-1"]}))
+    await engine.dispose()
+    async with running_server(tmp_path, executor):
+        pass
+    engine, sessionmaker = open_engine(Config(data_dir=tmp_path).db_url)
+    async with sessionmaker() as db:
+        stored = (await db.get(Experience, "exp_old")).settings["CreationTokens"]
+    await engine.dispose()
+    assert stored != ["plain-token-1"] and creation_token_matches("plain-token-1", stored)
+    assert not creation_token_matches("plain-token-2", stored)
