@@ -17,16 +17,6 @@ if [ ! -d "$here/node_modules" ] || [ "$here/package-lock.json" -nt "$here/node_
 fi
 
 if ! command -v chromium >/dev/null 2>&1; then
-    if [ "$(id -u)" -eq 0 ]; then
-        sudo_=""
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo_="sudo"
-    else
-        echo "tests/web/install.sh: chromium is missing and we are neither root nor have sudo;" \
-             "install Debian's chromium package (apt-get install -y chromium)" >&2
-        exit 1
-    fi
-    $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+    bash "$here/../apt_install.sh" chromium
 fi
 command -v chromium >/dev/null
