@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["PostgresCluster", "pg_bin_dir"]
+__all__ = ["PostgresCluster", "pg_bin_dir", "free_port"]
 
 
 def pg_bin_dir() -> Path:
@@ -33,7 +33,7 @@ def pg_bin_dir() -> Path:
                        "apt-get install -y postgresql")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -44,7 +44,7 @@ class PostgresCluster:
 
     def __init__(self) -> None:
         self.bin = pg_bin_dir()
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="acs-pg-"))
         self.data = self.dir / "data"
         self._as_postgres = os.geteuid() == 0

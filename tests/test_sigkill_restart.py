@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,7 @@ import aiohttp
 from client_sim.sdk import GameServer
 
 from .conftest import Http, active_session, generate
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .services import free_port
 
 
 async def start_server(data_dir, port) -> subprocess.Popen:

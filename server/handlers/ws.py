@@ -52,15 +52,15 @@ class WsConnection:
     an empty queue.
     """
 
-    def __init__(self, ws: web.WebSocketResponse, principal: Principal, config: Config, transport=None,
-                 budgets: CallerBudgets | None = None):
+    def __init__(self, ws: web.WebSocketResponse, principal: Principal, config: Config, transport,
+                 budgets: CallerBudgets):
         self.ws = ws
         self.principal = principal
         self.tasks: set[asyncio.Task] = set()
         self.max_frames = config.ws_send_queue_frames
         self.max_bytes = config.ws_send_queue_bytes
         self.caller_bytes = config.caller_send_queue_bytes
-        self._budgets = budgets or CallerBudgets(config)
+        self._budgets = budgets
         self._key = caller_key(principal)
         self.closed = False
         self._transport = transport
