@@ -41,7 +41,7 @@ from .db import EditOp, EditSnapshot, Generation
 from .hub import Connection, Hub
 from .ids import new_id
 
-__all__ = ["LiveDocument", "Documents", "MAX_OPS_PER_BATCH", "MAX_PIXELS_PER_BATCH", "INLINE_COST"]
+__all__ = ["LiveDocument", "Documents", "check_op_count", "MAX_OPS_PER_BATCH", "MAX_PIXELS_PER_BATCH", "INLINE_COST"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,12 @@ class LiveDocument:
             raise Conflict("This avatar is published; published bundles are immutable.", code="AlreadyPublished")
         if self.publishing:
             raise Conflict("This avatar is being published; wait for the result.", code="PublishInProgress")
+
+
+def check_op_count(ops) -> None:
+    """Refuse a batch that is not 1 to MAX_OPS_PER_BATCH ops (checked before anything is charged)."""
+    if not isinstance(ops, list) or not 1 <= len(ops) <= MAX_OPS_PER_BATCH:
+        raise InvalidParams(f"'Ops' must be a list of 1 to {MAX_OPS_PER_BATCH} ops.")
 
 
 class Documents:
@@ -222,10 +228,7 @@ class Documents:
         A ``batch_id`` seen before (a resend) is answered with its original version
         and not applied again.
         """
-        if not ops:
-            raise InvalidParams("'Ops' must hold at least one op.")
-        if len(ops) > MAX_OPS_PER_BATCH:
-            raise InvalidParams(f"At most {MAX_OPS_PER_BATCH} ops per batch.")
+        check_op_count(ops)
         batch_id = batch_id or new_id(f"{role}-batch")
         async with doc.lock:
             doc.check_editable()

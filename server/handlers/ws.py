@@ -28,7 +28,7 @@ from schemas.frames import BadFrame, Request, error_frame, pack, parse_request, 
 
 from ..auth import Principal
 from ..config import Config
-from ..documents import MAX_OPS_PER_BATCH
+from ..documents import check_op_count
 from ..keys import BUDGETS, CONFIG, SERVICE, SOCKETS
 from ..limits import CallerBudgets
 from ..service import Call, Service
@@ -219,9 +219,10 @@ async def _on_frame(svc: Service, conn: WsConnection, data: bytes, budgets: Call
         return
     if req.method == "ApplyEdits":
         ops = req.params.get("Ops")
-        if not isinstance(ops, list) or not 1 <= len(ops) <= MAX_OPS_PER_BATCH:
-            # Checked before the edit rate is charged: a refused batch costs nothing.
-            conn.push(error_frame(req.id, InvalidParams(f"'Ops' must be a list of 1 to {MAX_OPS_PER_BATCH} ops.")))
+        try:
+            check_op_count(ops)  # before the edit rate is charged: a refused batch costs nothing
+        except InvalidParams as err:
+            conn.push(error_frame(req.id, err))
             return
         # Back-pressure: a flood of edits is slowed at this socket's reader (by at most the
         # caller's debt), so only its sender waits.
