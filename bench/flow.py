@@ -23,7 +23,7 @@ from generation.preview import make_preview, warm_up
 from meshes import export_glb
 from server.admin import create_experience
 from server.config import Config
-from server.runner import RunningServer
+from server.web.runner import RunningServer
 
 
 def direct(photo: bytes) -> float:

@@ -28,7 +28,7 @@ import random
 import statistics
 
 from server.config import Config
-from server.queue import Allowance, QueuedRequest, SessionQueue, SessionStarted
+from server.core.queue import Allowance, QueuedRequest, SessionQueue, SessionStarted
 
 
 def simulate(arrivals: list[float], holds: list[float], capacity: int, prior: float) -> list[tuple]:

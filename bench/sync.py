@@ -28,7 +28,7 @@ from client_sim.sdk import GameClient, GameServer
 from schemas.frames import pack
 from server.admin import create_experience
 from server.config import Config
-from server.runner import RunningServer
+from server.web.runner import RunningServer
 
 
 def op(vid: int, i: int) -> dict:

@@ -1,6 +1,6 @@
 """The sans-I/O sync core: one authoritative document, any number of replicas.
 
-No sockets, no clock, no asyncio: the transport (``server/documents.py``, the SDK)
+No sockets, no clock, no asyncio: the transport (``server/services/documents.py``, the SDK)
 moves the values these classes return and feeds in what arrives.
 
 Model

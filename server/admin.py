@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from .auth import hash_creation_token, new_api_key
-from .config import Config
-from .db import Experience, migrate, open_engine
-from .ids import new_id
+from server.config import Config
+from server.core.auth import hash_creation_token, new_api_key
+from server.core.ids import new_id
+from server.db import Experience, migrate, open_engine
 
 __all__ = ["create_experience", "list_experiences", "check_settings", "SETTING_KEYS"]
 

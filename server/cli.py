@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import Config
+from server.config import Config
 
 __all__ = ["main"]
 
@@ -30,8 +30,8 @@ def _config(args) -> Config:
 def cmd_serve(args) -> int:
     from aiohttp import web
 
-    from .app import create_app
-    from .handlers.common import AccessLogger
+    from server.web.app import create_app
+    from server.web.common import AccessLogger
 
     config = _config(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -40,7 +40,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_create_experience(args) -> int:
-    from .admin import create_experience
+    from server.admin import create_experience
 
     settings = {
         "Allowed2DGenerations": args.allowed_2d,
@@ -67,7 +67,7 @@ def cmd_create_experience(args) -> int:
 
 
 def cmd_list_experiences(args) -> int:
-    from .admin import list_experiences
+    from server.admin import list_experiences
 
     print(json.dumps(asyncio.run(list_experiences(_config(args))), indent=2))
     return 0
@@ -82,9 +82,8 @@ async def run_demo(out_dir: Path, *, data_dir: Path | None = None, photo: bytes 
                    text_prompt: str | None = None) -> dict:
     """Start the server in-process and drive one player through the whole flow with the SDK."""
     from client_sim.flow import run_player_flow
-
-    from .admin import create_experience
-    from .runner import RunningServer
+    from server.admin import create_experience
+    from server.web.runner import RunningServer
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="acs-demo-") as tmp:
@@ -143,8 +142,7 @@ def cmd_preview(args) -> int:
     """The 2D pipeline without a server: writes preview.png, thumbnail.png, report.json, features.msgpack."""
     from generation.preview import make_preview
     from schemas.errors import AcsError
-
-    from .jobs import pack_features
+    from server.jobs import pack_features
 
     config = Config.from_env()
     try:
@@ -182,8 +180,7 @@ def cmd_avatar(args) -> int:
     from generation.avatar_builder import build_avatar
     from meshes import export_glb, validate_full_body
     from schemas.errors import AcsError
-
-    from .jobs import unpack_features
+    from server.jobs import unpack_features
 
     src = Path(args.preview_dir)
     try:

@@ -1,31 +1,25 @@
-"""Generation jobs in a process pool, so the event loop never blocks.
+"""The generation jobs: what runs in a worker process, whichever engine runs it.
 
-The functions at the top run inside worker processes; they take and return
-plain picklable values (bytes, dicts).  Typed refusals (:class:`AcsError`)
-cross the process boundary intact.  A worker that dies (for instance killed
-by the OOM killer) breaks the pool; :class:`JobPool` then starts a fresh pool
-and reports ``GenerationFailed``, so one bad job does not take the server down.
+Each job takes and returns plain values (bytes, dicts, lists), so it can cross a
+process boundary or a job engine.  Typed refusals (:class:`AcsError`) cross
+intact.  :data:`JOBS` names them; services ask the ``JobQueue`` port for a job by
+name, and an adapter (a local process pool, or a job engine and ``acs worker``)
+runs it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 import msgpack
 import numpy as np
 
 from schemas.errors import AcsError
 
-from .fair import FairQueue
-
-__all__ = ["JobPool", "GenerationFailed", "probe_job", "preview_job", "avatar_job", "export_job",
-           "pack_features", "unpack_features", "new_executor"]
+__all__ = ["JOBS", "GenerationFailed", "probe_job", "preview_job", "avatar_job", "export_job",
+           "pack_features", "unpack_features", "exit_with_parent", "warm_up"]
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +29,11 @@ class GenerationFailed(AcsError):
     default_code = "GenerationFailed"
 
 
-# -- worker-side functions -------------------------------------------------
-
-
 #: How often the fallback watcher looks for a dead parent (seconds).
 _PARENT_POLL_S = 1.0
 
 
-def _exit_with_parent() -> None:
+def exit_with_parent() -> None:
     """Make this worker exit when the server process that started it dies.
 
     A ``kill -9`` of the server leaves no one to shut the pool down, and a worker holds
@@ -84,10 +75,10 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="acs-parent-watch", daemon=True).start()
 
 
-def _warm_up() -> None:
-    """Pool initializer: exit with the server (see :func:`_exit_with_parent`), then load
+def warm_up() -> None:
+    """Worker start: exit with the server (see :func:`exit_with_parent`), then load
     the pipelines and face models once per worker process."""
-    _exit_with_parent()
+    exit_with_parent()
     import generation.avatar_builder
     import generation.preview
     import meshes  # noqa: F401
@@ -161,111 +152,5 @@ def export_job(document: bytes) -> dict:
     return {"ok": ok, "reasons": reasons, "glb": export_glb(avatar) if ok else None}
 
 
-# -- the pool -----------------------------------------------------------------
-
-
-class JobPool:
-    """A process pool that survives crashed workers and shares them fairly.
-
-    At most ``workers`` jobs run at once; the others wait in a :class:`FairQueue`
-    under the ``owner`` given to :meth:`run` (a session, an experience's batch), so
-    no owner's backlog holds up another owner's next job.
-
-    Args:
-        workers: number of processes.
-        executor: an existing executor to use instead (tests share one).
-    """
-
-    def __init__(self, workers: int, *, executor: Executor | None = None):
-        self._workers = workers
-        self._owned = executor is None
-        self._executor = executor or self._new_executor()
-        self._waiting: FairQueue[asyncio.Future] = FairQueue()
-        self._running = 0
-
-    def _new_executor(self) -> Executor:
-        return new_executor(self._workers)
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-    def _grant(self) -> None:
-        while self._running < self._workers and self._waiting:
-            turn = self._waiting.pop()
-            if not turn.done():
-                turn.set_result(None)
-                self._running += 1
-
-    async def _slot(self, owner) -> None:
-        turn = asyncio.get_running_loop().create_future()
-        self._waiting.push(owner, turn)
-        self._grant()
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if not self._waiting.remove(owner, turn) and turn.done() and not turn.cancelled():
-                self._release()  # granted just as the caller gave up
-            raise
-
-    def _release(self) -> None:
-        self._running -= 1
-        self._grant()
-
-    async def run(self, fn, *args, owner="server"):
-        """Run ``fn(*args)`` in a worker when it is ``owner``'s turn.
-
-        The worker slot is held until the job really ends: a caller that gives up
-        (cancelled) does not stop a job already running in a process, so its slot is
-        only handed on when the process is done with it.
-        """
-        await self._slot(owner)
-        loop = asyncio.get_running_loop()
-        try:
-            job = self._executor.submit(fn, *args)
-        except (BrokenProcessPool, RuntimeError) as exc:  # broken, or shut down
-            self._release()
-            return await self._failed(self._executor, fn, BrokenProcessPool(str(exc)))
-
-        def done(_job) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop already closed (shutdown)
-                loop.call_soon_threadsafe(self._release)
-
-        job.add_done_callback(done)
-        executor = self._executor
-        try:
-            return await asyncio.wrap_future(job)
-        except (AcsError, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            return await self._failed(executor, fn, exc)
-
-    async def _failed(self, executor, fn, exc: Exception):
-        if isinstance(exc, BrokenProcessPool):
-            # Several jobs see the same broken pool; only the first replaces it.
-            if self._owned and executor is self._executor:
-                log.error("generation worker died; restarting the pool")
-                executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._new_executor()
-            raise GenerationFailed("The generation worker stopped unexpectedly; try again.") from exc
-        log.error("generation job %s failed", getattr(fn, "__name__", fn), exc_info=exc)
-        raise GenerationFailed("Generation failed on the server; try again.") from exc
-
-    async def warm(self) -> None:
-        """Start every worker now rather than on the first request."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._executor, _noop) for _ in range(self._workers)))
-
-    def shutdown(self) -> None:
-        if self._owned:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _noop() -> None:
-    return None
-
-
-def new_executor(workers: int) -> Executor:
-    """A standalone warmed-up executor that several apps can share (tests)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_warm_up)
+#: Every job a ``JobQueue`` can run, by name.
+JOBS = {"probe": probe_job, "preview": preview_job, "avatar": avatar_job, "export": export_job}

@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
+from server.adapters.local.jobs import new_executor
 from server.admin import create_experience
 from server.config import Config
-from server.jobs import new_executor
-from server.runner import RunningServer
+from server.web.runner import RunningServer
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import pytest
 from schemas import METHODS, decode, export_json_schema
 from schemas.errors import InvalidParams, Unauthorized
 from schemas.frames import BadFrame, pack, parse_request
-from server.auth import PlayerTokens, hash_api_key, new_api_key
+from server.core.auth import PlayerTokens, hash_api_key, new_api_key
 
 
 def test_api_keys_are_random_and_only_their_hash_is_kept():

@@ -8,15 +8,16 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
+from skimage import data as skimage_data  # noqa: E402
 
 from generation.avatar_builder import build_avatar, parse_clothing_prompt
 from meshes import (
-    BONE_NAMES,
+    BODY_PARTS,
     BONE_HIERARCHY,
+    BONE_NAMES,
     PART_NAMES,
     STUD_IN_METERS,
     TRIANGLE_BUDGETS,
-    BODY_PARTS,
     export_glb,
     load_glb,
     read_accessor,
@@ -24,9 +25,8 @@ from meshes import (
 )
 from meshes.r15 import ASSET_TYPE_OF_BODY_PART, BONE_INDEX
 from schemas.errors import InputRejected, InvalidParams
-from .conftest import closed_and_consistent
 
-from skimage import data as skimage_data  # noqa: E402
+from .conftest import closed_and_consistent
 
 
 @pytest.fixture(scope="module")
@@ -351,7 +351,10 @@ def test_description_matches_its_json_schema(avatar_lm):
     import json
 
     from generation.avatar.scales import SCALE_RANGES
-    from schemas.humanoid import humanoid_description_schema, validate_humanoid_description
+    from schemas.humanoid import (
+        humanoid_description_schema,
+        validate_humanoid_description,
+    )
 
     d = json.loads(json.dumps(avatar_lm.description))
     assert validate_humanoid_description(d) == []

@@ -16,10 +16,10 @@ import pytest
 
 from client_sim.connection import Connection, RemoteError
 from client_sim.sdk import GameServer
+from server.adapters.local.jobs import ProcessPoolJobs
+from server.core.fair import FairQueue
 from server.db import EditSnapshot
-from server.fair import FairQueue
-from server.jobs import JobPool
-from server.keys import SERVICE
+from server.web.keys import SERVICE
 
 from .conftest import Http, active_session, generate, new_experience, running_server
 
@@ -45,10 +45,10 @@ async def test_a_big_batch_does_not_hold_up_another_owners_job():
         return name
 
     with ThreadPoolExecutor(1) as executor:
-        pool = JobPool(1, executor=executor)
-        batch = [asyncio.create_task(pool.run(job, f"b{i}", owner="exp-a/batch")) for i in range(20)]
+        pool = ProcessPoolJobs(1, executor=executor, jobs={"job": job})
+        batch = [asyncio.create_task(pool.run("job", f"b{i}", owner="exp-a/batch")) for i in range(20)]
         await asyncio.sleep(0.05)
-        other = asyncio.create_task(pool.run(job, "preview", owner="session-of-b"))
+        other = asyncio.create_task(pool.run("job", "preview", owner="session-of-b"))
         await asyncio.sleep(0.05)
         gate.set()
         await asyncio.gather(*batch, other)
@@ -168,7 +168,7 @@ async def test_the_data_directory_and_database_are_private(tmp_path, executor):
 
 async def test_a_snapshot_lost_before_it_was_stored_is_taken_on_the_next_open(tmp_path, executor, astronaut_jpeg,
                                                                            monkeypatch, database_url):
-    import server.documents as documents
+    import server.services.documents as documents
 
     monkeypatch.setattr(documents, "SNAPSHOT_EVERY", 4)
     key = await new_experience(tmp_path, database_url=database_url)
@@ -213,11 +213,11 @@ async def test_a_cancelled_job_keeps_its_worker_until_it_really_ends():
         ran.append("quick")
 
     with ThreadPoolExecutor(2) as executor:  # two threads, but the pool grants one slot
-        pool = JobPool(1, executor=executor)
-        first = asyncio.create_task(pool.run(slow, owner="a"))
+        pool = ProcessPoolJobs(1, executor=executor, jobs={"slow": slow, "quick": quick})
+        first = asyncio.create_task(pool.run("slow", owner="a"))
         await asyncio.to_thread(started.wait, 5)
         first.cancel()  # the caller gives up; the job runs on
-        second = asyncio.create_task(pool.run(quick, owner="b"))
+        second = asyncio.create_task(pool.run("quick", owner="b"))
         await asyncio.sleep(0.2)
         assert ran == [] and not second.done()  # the slot is still the running job's
         finish.set()

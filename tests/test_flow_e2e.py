@@ -166,7 +166,7 @@ async def test_cancel_status_end_reason_and_http_edits(tmp_path, executor, astro
         # The session's selfie is deleted once it ended (no input caching); its previews stay.
         import hashlib
 
-        from server.keys import SERVICE
+        from server.web.keys import SERVICE
         blobs = srv.app[SERVICE].blobs
         assert not blobs.path(hashlib.sha256(astronaut_jpeg).hexdigest()).exists()
         assert (await Http(srv.url, key).get(f"/v1/previews/{pre['PreviewId']}.png"))[0] == 200

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from client_sim.connection import Connection, RemoteError
-from server.limits import TokenBucket
+from server.core.limits import TokenBucket
 
 from .conftest import new_experience, running_server
 

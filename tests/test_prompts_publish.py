@@ -232,7 +232,7 @@ async def _published_count(url: str, key: str) -> int:
 
 
 async def test_upload_failed_and_unknown_failure_store_nothing(tmp_path, executor, astronaut_jpeg, caplog):
-    from server.keys import SERVICE
+    from server.web.keys import SERVICE
 
     key = await new_experience(tmp_path)
     async with running_server(tmp_path, executor) as srv:
@@ -272,7 +272,7 @@ async def test_upload_failed_and_unknown_failure_store_nothing(tmp_path, executo
 
             failure[:] = [RuntimeError("the disk controller caught fire")]
             caplog.clear()
-            with caplog.at_level(logging.ERROR, logger="server.api.publish"):
+            with caplog.at_level(logging.ERROR, logger="server.services.publish"):
                 result = await gs.PromptCreateAvatarAsync(None, "p", server_copy)
             assert (result["Result"], result["ResultCode"]) == ("UnknownFailure", 11)
             assert result["Message"] and "fire" not in result["Message"]  # no internals to the caller
@@ -326,10 +326,10 @@ async def test_max_outfits_per_player(tmp_path, executor, astronaut_jpeg, databa
 # --------------------------------------------------------------------------- PurchaseFailure
 
 
-async def test_purchase_callback_refusals_and_approval(tmp_path, executor, astronaut_jpeg, monkeypatch):
+async def test_purchase_callback_refusals_and_approval(tmp_path, executor, astronaut_jpeg):
     from aiohttp import web
 
-    from server.api import publish
+    from server.web.keys import SERVICE
 
     mode = {"answer": "402"}
     received = []
@@ -351,10 +351,10 @@ async def test_purchase_callback_refusals_and_approval(tmp_path, executor, astro
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    monkeypatch.setattr(publish, "PURCHASE_TIMEOUT", 0.5)
     key = await new_experience(tmp_path, PurchaseCallbackUrl=f"http://127.0.0.1:{port}/purchase")
     try:
         async with running_server(tmp_path, executor) as srv:
+            srv.app[SERVICE].purchases.timeout = 0.5
             async with GameServer(srv.url, key) as gs:
                 sid = (await active_session(gs, "p"))["SessionId"]
 
@@ -399,7 +399,7 @@ async def test_purchase_callback_refusals_and_approval(tmp_path, executor, astro
 
 
 async def test_plain_creation_tokens_from_earlier_versions_are_hashed_at_start(tmp_path, executor):
-    from server.auth import creation_token_matches
+    from server.core.auth import creation_token_matches
     from server.db import Experience, migrate, open_engine
 
     engine, sessionmaker = open_engine(Config(data_dir=tmp_path).db_url)

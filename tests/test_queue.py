@@ -5,7 +5,13 @@ import itertools
 import pytest
 
 from schemas.errors import Conflict
-from server.queue import Allowance, QueuedRequest, SessionEnded, SessionQueue, SessionStarted
+from server.core.queue import (
+    Allowance,
+    QueuedRequest,
+    SessionEnded,
+    SessionQueue,
+    SessionStarted,
+)
 
 
 def make_queue(capacity=1, hold=100.0):

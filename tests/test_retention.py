@@ -7,8 +7,8 @@ import hashlib
 import time
 
 from client_sim.sdk import GameServer
-from server.keys import SERVICE
-from server.retention import sweep
+from server.services.retention import sweep
+from server.web.keys import SERVICE
 
 from .conftest import Http, active_session, generate, new_experience, running_server
 

@@ -26,7 +26,7 @@ PARENT = textwrap.dedent("""
     import os, sys, time
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
-    from server.jobs import new_executor
+    from server.adapters.local.jobs import new_executor
 
     if sys.argv[1] == "new_executor":
         pool = new_executor(1)
@@ -39,13 +39,13 @@ PARENT = textwrap.dedent("""
 """)
 
 
-def ignore_sigterm_then_exit_with_parent() -> None:
+def ignore_sigterm_thenexit_with_parent() -> None:
     """Worker initializer that takes the kernel's death signal away, so only the
     portable fallback (the thread polling ``getppid()``) can end the worker."""
-    from server.jobs import _exit_with_parent
+    from server.jobs import exit_with_parent
 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _exit_with_parent()
+    exit_with_parent()
 
 
 def _children(pid: int) -> set[int]:
@@ -113,7 +113,7 @@ def test_workers_exit_when_the_server_is_killed():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_fallback_watcher_ends_a_worker_that_ignores_the_death_signal():
     # Only the thread polling getppid() (every second) is left to notice.
-    _kill_parent_and_watch("ignore_sigterm_then_exit_with_parent", deadline_s=5.0)
+    _kill_parent_and_watch("ignore_sigterm_thenexit_with_parent", deadline_s=5.0)
 
 
 def test_a_worker_whose_parent_is_already_gone_exits_at_once():
@@ -123,7 +123,7 @@ def test_a_worker_whose_parent_is_already_gone_exits_at_once():
         class Gone:
             pid = -1
         multiprocessing.parent_process = lambda: Gone()
-        jobs._exit_with_parent()
+        jobs.exit_with_parent()
         print("still running")
     """)
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

@@ -2,12 +2,12 @@
 
 from aiohttp import web
 
-from .config import Config
-from .limits import CallerBudgets
-from .service import Service
+from server.config import Config
+from server.core.limits import CallerBudgets
+from server.services.service import Service
 
 CONFIG = web.AppKey("config", Config)
 SERVICE = web.AppKey("service", Service)
 SOCKETS = web.AppKey("sockets", set)
-#: Rate budgets per caller (see handlers/ws.py and handlers/common.py).
+#: Rate budgets per caller (see web/ws.py and web/common.py).
 BUDGETS = web.AppKey("budgets", CallerBudgets)

@@ -14,7 +14,7 @@ versions a snapshot is stored so a reload does not replay the whole history; one
 that was due but lost (the server died first) is taken when the document is next
 opened, and shutdown waits for the snapshots under way.  Relaying only queues
 frames on the subscribers' connections, so a subscriber that does not read holds
-up no one (see ``handlers/ws.py``).
+up no one (see ``web/ws.py``).
 
 A copy that reconnects calls :meth:`Documents.sync` with its version and gets the
 batches it missed (or a snapshot when the history no longer reaches back); it then
@@ -36,10 +36,9 @@ from sqlalchemy import select
 from meshes import Avatar, ops_cost
 from meshes.sync import DocumentLog, Submitted
 from schemas.errors import Conflict, InvalidParams
-
-from .db import EditOp, EditSnapshot, Generation
-from .hub import Connection, Hub
-from .ids import new_id
+from server.core.ids import new_id
+from server.db import EditOp, EditSnapshot, Generation
+from server.services.hub import Connection, Hub
 
 __all__ = ["LiveDocument", "Documents", "check_op_count", "MAX_OPS_PER_BATCH", "MAX_PIXELS_PER_BATCH", "INLINE_COST"]
 

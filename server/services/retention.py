@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from sqlalchemy import delete, or_, select
 
-from .db import EditOp, EditSnapshot, FileRow, Generation, Preview, Published, SessionRow
+from server.db import (
+    EditOp,
+    EditSnapshot,
+    FileRow,
+    Generation,
+    Preview,
+    Published,
+    SessionRow,
+)
 
 __all__ = ["sweep", "unreferenced_blobs", "RESULT_TTL", "SELFIE_CACHE_TTL", "SWEEP_INTERVAL"]
 

@@ -24,15 +24,22 @@ from collections import deque
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from schemas.errors import AcsError, InvalidParams, RequestError
-from schemas.frames import BadFrame, Request, error_frame, pack, parse_request, progress_frame, result_frame
-
-from ..auth import Principal
-from ..config import Config
-from ..documents import check_op_count
-from ..keys import BUDGETS, CONFIG, SERVICE, SOCKETS
-from ..limits import CallerBudgets
-from ..service import Call, Service
-from .common import caller_key, check_origin, credential
+from schemas.frames import (
+    BadFrame,
+    Request,
+    error_frame,
+    pack,
+    parse_request,
+    progress_frame,
+    result_frame,
+)
+from server.config import Config
+from server.core.auth import Principal
+from server.core.limits import CallerBudgets
+from server.services.documents import check_op_count
+from server.services.service import Call, Service
+from server.web.common import caller_key, check_origin, credential
+from server.web.keys import BUDGETS, CONFIG, SERVICE, SOCKETS
 
 log = logging.getLogger("server.ws")
 

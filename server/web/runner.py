@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .app import create_app
-from .config import Config
-from .handlers.common import AccessLogger
+from server.config import Config
+from server.web.app import create_app
+from server.web.common import AccessLogger
 
 __all__ = ["RunningServer"]
 

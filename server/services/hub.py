@@ -8,7 +8,7 @@ lost to a reconnecting game server.  The backlog lives in memory: after a server
 restart a game server recovers with ``GetSessionRequest``.
 
 Pushing never waits on a socket: :meth:`Connection.push` only queues the frame
-on that connection (see ``handlers/ws.py``), so the hub may be called with a
+on that connection (see ``web/ws.py``), so the hub may be called with a
 lock held or from a loop that serves many peers.
 """
 
@@ -18,8 +18,7 @@ from collections import defaultdict, deque
 from typing import Awaitable, Callable, Protocol
 
 from schemas.frames import event_frame
-
-from .auth import Principal
+from server.core.auth import Principal
 
 __all__ = ["Connection", "Hub"]
 

@@ -19,12 +19,18 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from schemas.errors import InvalidParams, NotFound
-
-from .db import Experience, FileRow, SessionRequest, SessionRow
-from .hub import Hub
-from .ids import new_id
-from .queue import Allowance, QueuedRequest, Session, SessionEnded, SessionQueue, SessionStarted
-from .retention import unreferenced_blobs
+from server.core.ids import new_id
+from server.core.queue import (
+    Allowance,
+    QueuedRequest,
+    Session,
+    SessionEnded,
+    SessionQueue,
+    SessionStarted,
+)
+from server.db import Experience, FileRow, SessionRequest, SessionRow
+from server.services.hub import Hub
+from server.services.retention import unreferenced_blobs
 
 __all__ = ["SessionService", "allowance_for"]
 

@@ -8,13 +8,12 @@ from sqlalchemy import select
 from schemas import decode
 from schemas.errors import InputRejected, InvalidParams
 from schemas.methods import GenerateAvatar2DPreviewBatch
-
-from ..api.batch import MAX_BATCH, run_batch
-from ..api.previews import accept_upload, preview_png
-from ..config import MAX_UPLOAD_BYTES
-from ..db import Generation, Published
-from ..keys import SERVICE
-from .common import caller, json_response, require
+from server.config import MAX_UPLOAD_BYTES
+from server.db import Generation, Published
+from server.services.batch import MAX_BATCH, run_batch
+from server.services.previews import accept_upload, preview_png
+from server.web.common import caller, json_response, require
+from server.web.keys import SERVICE
 
 routes = web.RouteTableDef()
 

@@ -1,10 +1,10 @@
 """The service: every shared part of the server, and RPC dispatch.
 
-Transports (``handlers/rpc.py`` for HTTP, ``handlers/ws.py`` for websockets)
+Transports (``web/rpc.py`` for HTTP, ``web/ws.py`` for websockets)
 authenticate the caller, then call :meth:`Service.call` with the method name
 and raw params.  Dispatch checks the role, decodes the params with
 ``schemas`` (so a handler only ever sees valid params) and runs the handler
-registered for the method in ``server/api/``.
+registered for the method in ``server/services/``.
 """
 
 from __future__ import annotations
@@ -20,17 +20,20 @@ from sqlalchemy import select, update
 
 from schemas import METHODS, decode
 from schemas.errors import Conflict, Forbidden, NotFound, Unauthorized
-
-from .auth import PlayerTokens, Principal, hash_api_key, hashed_creation_tokens
-from .blobs import BlobStore
-from .config import Config
-from .db import Experience, FileRow, TokenRevocation
-from .documents import Documents
-from .hub import Connection, Hub
-from .jobs import JobPool
-from .prompts import Prompts
-from .retention import SWEEP_INTERVAL, sweep
-from .sessions import SessionService
+from server.config import Config
+from server.core.auth import (
+    PlayerTokens,
+    Principal,
+    hash_api_key,
+    hashed_creation_tokens,
+)
+from server.db import Experience, FileRow, TokenRevocation
+from server.ports import BlobStore, Clock, JobQueue, Purchases, Store
+from server.services.documents import Documents
+from server.services.hub import Connection, Hub
+from server.services.prompts import Prompts
+from server.services.retention import SWEEP_INTERVAL, sweep
+from server.services.sessions import SessionService
 
 __all__ = ["Call", "Service", "HANDLERS", "method"]
 
@@ -69,12 +72,13 @@ def method(name: str):
 
 
 class Service:
-    def __init__(self, *, config: Config, db, blobs: BlobStore, pool: JobPool, secret: bytes,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, *, config: Config, db: Store, blobs: BlobStore, jobs: JobQueue, purchases: Purchases,
+                 secret: bytes, clock: Clock = time.time):
         self.config = config
         self.db = db
         self.blobs = blobs
-        self.pool = pool
+        self.jobs = jobs
+        self.purchases = purchases
         self.clock = clock
         self.hub = Hub()
         self.tokens = PlayerTokens(secret)

@@ -1,4 +1,4 @@
-"""Content-addressed blob store on the local disk.
+"""The ``BlobStore`` on a folder: the data dir's, or a volume every replica and worker mounts.
 
 A blob's name is the SHA-256 of its bytes, stored as ``ab/cdef...``.  Writes go
 to a temporary file in the same folder, are fsynced and renamed into place,
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from schemas.errors import NotFound
 
-__all__ = ["BlobStore"]
+__all__ = ["FolderBlobStore"]
 
 
-class BlobStore:
+class FolderBlobStore:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

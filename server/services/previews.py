@@ -8,14 +8,18 @@ import struct
 
 from sqlalchemy import update
 
-
 from schemas import methods as m
-from schemas.errors import AcsError, Conflict, InputRejected, InvalidParams, NotFound, RequestError
-
-from ..db import FileRow, Preview
-from ..ids import new_id
-from ..jobs import preview_job, probe_job
-from ..service import Call, Service, method
+from schemas.errors import (
+    AcsError,
+    Conflict,
+    InputRejected,
+    InvalidParams,
+    NotFound,
+    RequestError,
+)
+from server.core.ids import new_id
+from server.db import FileRow, Preview
+from server.services.service import Call, Service, method
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +120,7 @@ async def accept_upload(svc: Service, call: Call, file_id: str | None, session_i
     session.upload_bytes += len(data)
     stored = False
     try:
-        info = await svc.pool.run(probe_job, data, owner=session_id)  # typed refusal on bad input
+        info = await svc.jobs.run("probe", data, owner=session_id)  # typed refusal on bad input
         # Checked again under the queue lock: a session that ended meanwhile has already
         # had its selfies deleted, so this one must not be kept.
         async with svc.sessions.while_active(session_id):
@@ -203,7 +207,7 @@ async def generate_preview(svc: Service, call: Call, p: m.GenerateAvatar2DPrevie
         await call.progress(0.0, "Queued")
         photo = await svc.blobs.get(f.sha256)
         await call.progress(0.1, "Stylizing")
-        out = await svc.pool.run(preview_job, photo, options, owner=session.session_id)
+        out = await svc.jobs.run("preview", photo, options, owner=session.session_id)
         await call.progress(0.9, "Saving")
         await store_preview(svc, out, preview_id, session_id=session.session_id,
                             experience_id=session.experience_id, player_id=session.player_id,

@@ -9,9 +9,8 @@ from aiohttp import web
 from schemas import export_json_schema
 from schemas.errors import InvalidParams
 from schemas.frames import bytes_from_json
-
-from ..keys import SERVICE
-from .common import caller, json_response
+from server.web.common import caller, json_response
+from server.web.keys import SERVICE
 
 routes = web.RouteTableDef()
 

@@ -12,10 +12,9 @@ from aiohttp.abc import AbstractAccessLogger
 
 from schemas.errors import AcsError, Forbidden, RequestError, Unauthorized
 from schemas.frames import jsonable
-
-from ..auth import Principal
-from ..keys import BUDGETS, SERVICE
-from ..service import Call
+from server.core.auth import Principal
+from server.services.service import Call
+from server.web.keys import BUDGETS, SERVICE
 
 log = logging.getLogger("server.http")
 

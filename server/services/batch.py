@@ -19,13 +19,11 @@ from sqlalchemy import func, select
 
 from schemas import methods as m
 from schemas.errors import AcsError, InvalidParams, RequestError
-
-from ..config import MAX_UPLOAD_BYTES
-from ..db import Preview
-from ..ids import new_id
-from ..jobs import preview_job
-from ..service import Call, Service, method
-from .previews import preview_options, store_preview
+from server.config import MAX_UPLOAD_BYTES
+from server.core.ids import new_id
+from server.db import Preview
+from server.services.previews import preview_options, store_preview
+from server.services.service import Call, Service, method
 
 MAX_BATCH = 50
 #: The window of the BatchPhotosPerHour quota.
@@ -71,7 +69,7 @@ async def run_batch(svc: Service, call: Call, photos: list[bytes], p) -> list[di
         try:
             if len(photo) > MAX_UPLOAD_BYTES:
                 raise AcsError("The photo is larger than 10 MB.", code="ImageTooLarge", status=413)
-            out = await svc.pool.run(preview_job, photo, options, owner=f"{exp.id}/batch")
+            out = await svc.jobs.run("preview", photo, options, owner=f"{exp.id}/batch")
             preview_id = new_id("pre")
             await store_preview(svc, out, preview_id, session_id=None, experience_id=exp.id, player_id="",
                                 file_id=None, text_prompt=p.TextPrompt)

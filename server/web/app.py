@@ -11,16 +11,17 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
-from . import api  # noqa: F401  (registers the method handlers)
-from .blobs import BlobStore
-from .config import MAX_UPLOAD_BYTES, Config
-from .db import migrate, open_engine
-from .handlers import files, rpc, ws
-from .handlers.common import error_middleware, plain_server_header
-from .jobs import JobPool
-from .keys import BUDGETS, CONFIG, SERVICE, SOCKETS
-from .limits import CallerBudgets
-from .service import Service
+import server.services  # noqa: F401  (registers the method handlers)
+from server.adapters.blobs import FolderBlobStore
+from server.adapters.local.jobs import ProcessPoolJobs
+from server.adapters.purchases import HttpPurchases
+from server.config import MAX_UPLOAD_BYTES, Config
+from server.core.limits import CallerBudgets
+from server.db import migrate, open_engine
+from server.services.service import Service
+from server.web import files, rpc, ws
+from server.web.common import error_middleware, plain_server_header
+from server.web.keys import BUDGETS, CONFIG, SERVICE, SOCKETS
 
 __all__ = ["create_app", "load_secret"]
 
@@ -50,15 +51,16 @@ def create_app(config: Config, *, executor=None) -> web.Application:
         Path(config.data_dir).chmod(0o700)  # selfies, tokens' secret and the database: the owner's only
         engine, sessionmaker = open_engine(config.db_url)
         await migrate(engine)
-        pool = JobPool(config.workers, executor=executor)
-        await pool.warm()  # load the face models now, not on the first player's request
-        svc = Service(config=config, db=sessionmaker, blobs=BlobStore(config.blob_dir), pool=pool,
+        jobs = ProcessPoolJobs(config.workers, executor=executor)
+        await jobs.warm()  # load the face models now, not on the first player's request
+        svc = Service(config=config, db=sessionmaker, blobs=FolderBlobStore(config.blob_dir), jobs=jobs,
+                      purchases=HttpPurchases(),
                       secret=load_secret(config.data_dir))
         await svc.start()
         app[SERVICE] = svc
         yield
         await svc.stop()
-        pool.shutdown()
+        jobs.shutdown()
         await engine.dispose()
 
     async def close_sockets(app: web.Application) -> None:

@@ -13,7 +13,7 @@ Every ``PromptCreateAvatarResult`` is produced where its condition is real:
 * ``MaxOutfits`` again (checked under a per-player lock, so concurrent publishes of two
   generations cannot both pass the cap); ``PurchaseFailure`` the experience's
   ``PurchaseCallbackUrl`` refused, failed or could not be reached in
-  :data:`PURCHASE_TIMEOUT` seconds; ``UploadFailed`` the blob store could not write the
+  the purchase port's time limit (5 s); ``UploadFailed`` the blob store could not write the
   exported glb; ``UnknownFailure`` anything unexpected after the player accepted (logged
   with its traceback).  In none of these is anything stored or the generation marked
   published: it stays editable and may be published again.
@@ -25,7 +25,6 @@ import asyncio
 import logging
 import weakref
 
-import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -33,19 +32,14 @@ from generation.prompt import is_offensive
 from schemas import PROMPT_CREATE_AVATAR_RESULT
 from schemas import methods as m
 from schemas.errors import AcsError, Conflict, InvalidParams
-
-from ..auth import creation_token_matches
-from ..db import Generation, Preview, Published
-from ..documents import LiveDocument
-from ..ids import new_id
-from ..jobs import export_job
-from ..service import Call, Service, method
-from .avatars import owned_generation
+from server.core.auth import creation_token_matches
+from server.core.ids import new_id
+from server.db import Generation, Preview, Published
+from server.services.avatars import owned_generation
+from server.services.documents import LiveDocument
+from server.services.service import Call, Service, method
 
 log = logging.getLogger(__name__)
-
-#: Seconds the experience's purchase callback may take before the purchase fails.
-PURCHASE_TIMEOUT = 5.0
 
 #: (experience, player) → the lock held while that player's outfit count is checked and a
 #: bundle stored; entries vanish once no publish holds them.
@@ -78,31 +72,6 @@ async def _outfit_limit_reached(svc: Service, gen: Generation, settings: dict) -
     if count >= cap:
         return outcome("MaxOutfits", f"This player already has {count} published avatar(s); "
                                      f"this experience allows {cap}.")
-    return None
-
-
-async def _purchase(url: str, payload: dict) -> str | None:
-    """Ask the experience's purchase callback; None when approved, else why not.
-
-    Approved: a 2xx answer whose body is not JSON ``{"Approved": false}``."""
-    try:
-        timeout = aiohttp.ClientTimeout(total=PURCHASE_TIMEOUT)
-        async with aiohttp.ClientSession(timeout=timeout) as http:
-            async with http.post(url, json=payload, allow_redirects=False) as r:
-                if not 200 <= r.status < 300:
-                    return f"The purchase was not completed (the experience's purchase service answered {r.status})."
-                try:
-                    body = await r.json(content_type=None)
-                except ValueError:  # not JSON: the status alone approves
-                    body = None
-    except asyncio.TimeoutError:
-        return f"The purchase could not be confirmed: the experience's purchase service did not answer " \
-               f"within {PURCHASE_TIMEOUT:g} s."
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
-        log.warning("purchase callback %s failed: %r", url, exc)
-        return "The purchase could not be confirmed: the experience's purchase service could not be reached."
-    if isinstance(body, dict) and body.get("Approved") is False:
-        return "The purchase was declined."
     return None
 
 
@@ -169,7 +138,7 @@ async def _publish(svc: Service, call: Call, gen: Generation, doc: LiveDocument,
         return outcome("InvalidHumanoidDescription",
                        f"The {' and '.join(stale)} copy is out of sync with the server's edit document "
                        f"(version {doc.version}); reload it and try again.")
-    out = await svc.pool.run(export_job, document, owner=gen.session_id)
+    out = await svc.jobs.run("export", document, owner=gen.session_id)
     if not out["ok"]:
         return outcome("UGCValidationFailed", "; ".join(out["reasons"]))
 
@@ -182,8 +151,8 @@ async def _publish(svc: Service, call: Call, gen: Generation, doc: LiveDocument,
         url = settings.get("PurchaseCallbackUrl")
         if url:
             await call.progress(0.7, "Purchasing")
-            why = await _purchase(url, {"ExperienceId": gen.experience_id, "PlayerId": gen.player_id,
-                                        "GenerationId": gen.id, "Name": name})
+            why = await svc.purchases.confirm(url, {"ExperienceId": gen.experience_id, "PlayerId": gen.player_id,
+                                                    "GenerationId": gen.id, "Name": name})
             if why is not None:
                 return outcome("PurchaseFailure", why)
 

@@ -7,11 +7,9 @@ import asyncio
 from meshes import GetValidationRules, validate_full_body
 from schemas import methods as m
 from schemas.errors import InvalidParams, NotFound
-
-from ..db import Generation, Preview
-from ..ids import new_id
-from ..jobs import avatar_job
-from ..service import Call, Service, method
+from server.core.ids import new_id
+from server.db import Generation, Preview
+from server.services.service import Call, Service, method
 
 
 async def owned_generation(svc: Service, call: Call, generation_id: str) -> Generation:
@@ -32,7 +30,7 @@ async def generate_avatar(svc: Service, call: Call, p: m.GenerateAvatarAsync) ->
         await call.progress(0.0, "Queued")
         png, features = await asyncio.gather(svc.blobs.get(preview.png_sha), svc.blobs.get(preview.features_sha))
         await call.progress(0.1, "Building")
-        out = await svc.pool.run(avatar_job, png, features, preview.text_prompt, owner=session.session_id)
+        out = await svc.jobs.run("avatar", png, features, preview.text_prompt, owner=session.session_id)
         await call.progress(0.9, "Saving")
         doc_sha = await svc.blobs.put(out["document"])
         glb_sha = await svc.blobs.put(out["glb"])

@@ -80,7 +80,7 @@ class CallerBudgets:
                                  max(config.max_frame_bytes, 2 * config.frame_bytes_per_second))
         self.edit_ops = BucketTable(config.edit_ops_per_second, 2 * config.edit_ops_per_second)
         self.requests = BucketTable(config.http_requests_per_second, 2 * config.http_requests_per_second)
-        #: Pacing of refusals (see handlers/common.py): as fast as requests would be served.
+        #: Pacing of refusals (see web/common.py): as fast as requests would be served.
         self.refusals = BucketTable(config.http_requests_per_second, 2 * config.http_requests_per_second)
         #: Bytes waiting in the send queues of each caller's sockets, all together
         #: (only callers with bytes waiting are kept).

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from schemas.errors import Conflict, InvalidParams
-
 from schemas import methods as m
-
-from ..db import Player
-from ..service import Call, Service, method
+from schemas.errors import Conflict, InvalidParams
+from server.db import Player
+from server.services.service import Call, Service, method
 
 
 @method("CreatePlayerToken")

@@ -1,0 +1,87 @@
+"""The ports: what the services need from the outside world, as Protocols.
+
+Services (``server/services``) are written against these and never against a
+concrete store, bus or pool; the composition root (``server/web/app.py``,
+``server/worker.py``, ``server/cli.py``) picks the adapters:
+
+==============  =================================  ====================================
+port            embedded default                   scaled out
+==============  =================================  ====================================
+``Store``       SQLAlchemy on SQLite               SQLAlchemy on PostgreSQL (asyncpg)
+``BlobStore``   a folder                           the same folder on a shared volume
+``JobQueue``    a local process pool               a job engine and ``acs worker``
+``Purchases``   HTTP to ``PurchaseCallbackUrl``       the same
+``Clock``       ``time.time``                      ``time.time``
+==============  =================================  ====================================
+
+The store is one adapter for both databases: the tables are :mod:`server.db`'s
+SQLAlchemy models, and the engine behind the sessionmaker is chosen by the
+database URL (``server.db.open_engine``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+__all__ = ["BlobStore", "Clock", "JobQueue", "Purchases", "Store"]
+
+#: Seconds since the epoch; tests pass a fake one.
+Clock = Callable[[], float]
+
+#: Transactions over :mod:`server.db`'s tables: ``async with store() as db`` to read,
+#: ``async with store.begin() as db`` to write.
+Store = async_sessionmaker
+
+
+class BlobStore(Protocol):
+    """Content-addressed bytes: a blob's name is the SHA-256 of its content.
+
+    A write is atomic (a reader never sees half a blob under a valid name), and
+    writing the same content twice is a no-op.
+    """
+
+    async def put(self, data: bytes) -> str:
+        """Store ``data``; returns its name."""
+        ...
+
+    async def get(self, sha: str) -> bytes:
+        """The blob's bytes; ``NotFound`` when there is none."""
+        ...
+
+    def size(self, sha: str) -> int:
+        """Bytes of a stored blob (0 when it is gone)."""
+        ...
+
+    def delete_sync(self, sha: str) -> None:
+        """Remove a blob (no error when it is already gone)."""
+        ...
+
+
+class JobQueue(Protocol):
+    """Runs the generation jobs of :data:`server.jobs.JOBS` away from the event loop."""
+
+    async def run(self, job: str, *args: Any, owner: str = "server") -> Any:
+        """Run job ``job`` with ``args`` when it is ``owner``'s turn, and return its result.
+
+        Owners (a session, an experience's batch, a publish) share the workers
+        fairly.  A job's typed refusal is raised as that ``AcsError``; a job that
+        fails otherwise raises ``GenerationFailed``.
+        """
+        ...
+
+    async def warm(self) -> None:
+        """Get the workers ready (models loaded) before the first request."""
+        ...
+
+    def shutdown(self) -> None:
+        ...
+
+
+class Purchases(Protocol):
+    """An experience's purchase service, asked before a bundle is published."""
+
+    async def confirm(self, url: str, payload: dict) -> str | None:
+        """None when the purchase at ``url`` is approved; otherwise why not, for the player."""
+        ...
