@@ -1,0 +1,1 @@
+"""Implementations of the ports of ``server/ports.py``; only the composition roots import them."""
