@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Debian packages for the tests: `bash tests/apt_install.sh PACKAGE...`, as root or through sudo.
-# Used by tests/web/install.sh (chromium) and tests/install_services.sh (postgresql) when what they need is missing.
+# Used by tests/web/install.sh (chromium) and tests/install_services.sh (postgresql, redis-server) when what they need is missing.
 set -euo pipefail
 
 if [ "$(id -u)" -eq 0 ]; then

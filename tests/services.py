@@ -1,10 +1,14 @@
-"""Real services for the tests that need them: a throwaway PostgreSQL cluster.
+"""Real services for the tests that need them: a throwaway PostgreSQL cluster and a Redis server.
 
 The cluster is made with the installed server binaries (``initdb`` / ``pg_ctl``, PostgreSQL 15 on
 Debian under ``/usr/lib/postgresql``) in a temporary folder, listens on 127.0.0.1 on a free port
 with trust authentication, and is stopped and removed when the test session ends.  Run as root,
 the cluster belongs to the ``postgres`` user (PostgreSQL refuses to run as root).  When the binaries
 are missing the fixture fails: a test that needs PostgreSQL never passes without it.
+
+The Redis server is Debian's ``redis-server`` on 127.0.0.1 on a free port, without persistence
+(``--save '' --appendonly no``), its working folder a temporary one; it is killed and the folder
+removed when stopped.  ``bash tests/install_services.sh`` installs both when they are missing.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
-__all__ = ["PostgresCluster", "pg_bin_dir", "free_port"]
+__all__ = ["PostgresCluster", "RedisServer", "pg_bin_dir", "free_port"]
 
 
 def pg_bin_dir() -> Path:
@@ -87,6 +92,60 @@ class PostgresCluster:
         return self.url(name)
 
     def __enter__(self) -> "PostgresCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class RedisServer:
+    """``with RedisServer() as redis: redis.url``; a redis-server of its own, gone after :meth:`stop`."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (not on PATH): "
+                               "run `bash tests/install_services.sh` (Debian's redis-server package)")
+        self.bin = binary
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="acs-redis-"))
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 30.0) -> "RedisServer":
+        cmd = [self.bin, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
+               "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        with open(self.dir / "log", "wb") as log:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while not self._pong():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                log_text = (self.dir / "log").read_text(errors="replace")
+                self.stop()
+                raise RuntimeError(f"redis-server on port {self.port} did not answer PING:\n{log_text}")
+            time.sleep(0.05)
+        return self
+
+    def _pong(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            with contextlib.suppress(Exception):
+                self._proc.kill()
+                self._proc.wait(timeout=10)
+            self._proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> "RedisServer":
         return self.start()
 
     def __exit__(self, *exc) -> None:
