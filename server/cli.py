@@ -34,8 +34,27 @@ def cmd_serve(args) -> int:
     from server.web.common import AccessLogger
 
     config = _config(args)
+    try:
+        config.check()
+    except ValueError as exc:
+        print(f"acs serve: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     web.run_app(create_app(config), host=config.host, port=config.port, access_log_class=AccessLogger)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from server.worker import run_worker
+
+    config = _config(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config.check()
+        asyncio.run(run_worker(config))
+    except ValueError as exc:
+        print(f"acs worker: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -253,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--capacity", type=int, help="generation sessions active at once")
     p.add_argument("--workers", type=int, help="generation worker processes")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run generation jobs for the scaled-out form (needs a PostgreSQL ACS_DATABASE_URL)")
+    p.add_argument("--workers", type=int, help="generation processes (jobs at once)")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("demo", help="run the whole flow on the bundled photo against an in-process server")
     p.add_argument("--out", default="acs-demo-out", help="output folder (default ./acs-demo-out)")

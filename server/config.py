@@ -4,6 +4,8 @@
 |---|---|---|
 | ``ACS_DATA_DIR`` | ``data_dir`` | ``./acs-data`` |
 | ``ACS_DATABASE_URL`` | ``database_url`` | SQLite file in the data dir |
+| ``ACS_REDIS_URL`` | ``redis_url`` | none: one process; set (with a PostgreSQL ``ACS_DATABASE_URL``), the scaled-out form: events cross replicas through Redis and ``acs worker`` runs the generation jobs |
+| ``ACS_JOB_HEARTBEAT`` / ``ACS_JOB_STALLED_AFTER`` | ``job_heartbeat`` / ``job_stalled_after`` | ``2`` / ``10`` s: how often an ``acs worker`` says it is alive, and after how long without it its jobs are retried elsewhere |
 | ``ACS_HOST`` / ``ACS_PORT`` | ``host`` / ``port`` | ``127.0.0.1`` / ``8080`` |
 | ``ACS_CAPACITY`` | ``capacity`` | ``4`` sessions at once |
 | ``ACS_WORKERS`` | ``workers`` | ``2`` generation processes |
@@ -45,6 +47,7 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 class Config:
     data_dir: Path = field(default_factory=lambda: Path("acs-data"))
     database_url: str | None = None
+    redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     capacity: int = 4
@@ -89,10 +92,24 @@ class Config:
     uploads_per_session: int = 10
     upload_bytes_per_session: int = 50 * 1024 * 1024
     batch_photos_per_hour: int = 200
+    #: Scaled out: a worker's heartbeat period, and the silence after which its jobs are retried.
+    job_heartbeat: float = 2.0
+    job_stalled_after: float = 10.0
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'acs.db'}"
+
+    @property
+    def scaled(self) -> bool:
+        """The scaled-out form: state in PostgreSQL, events through Redis, jobs run by ``acs worker``."""
+        return bool(self.redis_url)
+
+    def check(self) -> None:
+        """Refuse settings that cannot work together, with what to change."""
+        if self.scaled and not self.db_url.startswith("postgresql"):
+            raise ValueError("ACS_REDIS_URL (the scaled-out form) needs ACS_DATABASE_URL=postgresql+asyncpg://...: "
+                             "replicas and workers share their state through PostgreSQL.")
 
     @property
     def blob_dir(self) -> Path:

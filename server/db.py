@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import JSON, Boolean, Float, Integer, LargeBinary, String, event, make_url
+from sqlalchemy import JSON, Boolean, Float, Integer, LargeBinary, String, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base", "Experience", "Player", "SessionRequest", "SessionRow", "FileRow", "Preview",
-    "Generation", "EditOp", "EditSnapshot", "Published", "TokenRevocation", "open_engine", "migrate",
+    "Generation", "EditOp", "EditSnapshot", "Published", "TokenRevocation", "JobRow", "open_engine", "migrate",
 ]
 
 
@@ -170,8 +170,34 @@ class Published(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class JobRow(Base):
+    """One generation job of the scaled-out form: its input and, once a worker ran it, its
+    result (msgpack), so neither has to cross the job engine.  Deleted when the server
+    that asked for it has read the result (the retention sweep takes orphans)."""
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    job: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    #: Queued → Running → Done | Failed (a stalled Running job is retried: Running again).
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    args: Mapped[bytes] = mapped_column(LargeBinary)
+    result: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: A typed refusal: {"type": "module.Class", "code", "message", "status"}.
+    error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    #: Who runs it now ("host:pid"), and how many times a worker has started it.
+    worker: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
 #: Alembic's script folder: env.py and versions/, one migration per schema change.
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+#: The advisory lock key migrations hold on PostgreSQL (any fixed bigint of ours).
+MIGRATION_LOCK = 0x616373_6D6967  # "acs" "mig"
 
 
 def _upgrade(connection) -> None:
@@ -188,6 +214,9 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the database to the newest schema (Alembic migrations, SQLite and PostgreSQL
     alike); a database made before migrations existed is adopted by the first one."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Replicas starting together: one migrates, the others wait and find it done.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
 
 

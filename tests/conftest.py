@@ -142,6 +142,15 @@ def postgres():
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def redis():
+    """A redis-server of the run's own, without persistence (tests/services.py); fails when not installed."""
+    from .services import RedisServer
+
+    with RedisServer() as server:
+        yield server
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request) -> str | None:
     """Run a test on both stores: the embedded SQLite file (None) and a fresh PostgreSQL database."""

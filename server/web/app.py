@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
+import tempfile
 import weakref
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import server.services  # noqa: F401  (registers the method handlers)
 from server.adapters.blobs import FolderBlobStore
 from server.adapters.local.jobs import ProcessPoolJobs
 from server.adapters.purchases import HttpPurchases
+from server.adapters.scaled.jobs import ProcrastinateJobs
 from server.config import MAX_UPLOAD_BYTES, Config
 from server.core.limits import CallerBudgets
 from server.db import migrate, open_engine
@@ -29,13 +32,25 @@ log = logging.getLogger(__name__)
 
 
 def load_secret(data_dir: Path) -> bytes:
-    """The token-signing secret, created on first start and kept in the data dir."""
+    """The token-signing secret, created on first start and kept in the data dir.
+
+    Replicas sharing the data dir (scaled out) may start together: the secret is written
+    to a file of its own and linked into place, so exactly one is kept and no replica
+    reads a half-written one.
+    """
     path = Path(data_dir) / "secret.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(32))
+                f.flush()
+                os.fsync(f.fileno())
+            with contextlib.suppress(FileExistsError):  # another replica's came first
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
     return path.read_bytes()
 
 
@@ -51,7 +66,10 @@ def create_app(config: Config, *, executor=None) -> web.Application:
         Path(config.data_dir).chmod(0o700)  # selfies, tokens' secret and the database: the owner's only
         engine, sessionmaker = open_engine(config.db_url)
         await migrate(engine)
-        jobs = ProcessPoolJobs(config.workers, executor=executor)
+        if config.scaled:  # generation runs on `acs worker`s
+            jobs = ProcrastinateJobs(sessionmaker, database_url=config.db_url)
+        else:
+            jobs = ProcessPoolJobs(config.workers, executor=executor)
         await jobs.warm()  # load the face models now, not on the first player's request
         svc = Service(config=config, db=sessionmaker, blobs=FolderBlobStore(config.blob_dir), jobs=jobs,
                       purchases=HttpPurchases(),

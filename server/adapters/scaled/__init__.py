@@ -1,0 +1,1 @@
+"""Adapters of the scaled-out form: PostgreSQL, Redis and a job engine shared by replicas and workers."""

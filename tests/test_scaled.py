@@ -1,0 +1,63 @@
+"""The scaled-out form on loopback, against real PostgreSQL and Redis: ``acs serve`` replicas and
+``acs worker`` processes as subprocesses (tests/scaled.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sqlalchemy import select
+
+from client_sim.sdk import GameServer
+from server.db import JobRow, Preview, SessionRow, open_engine
+
+from .conftest import Http, active_session, new_experience
+from .scaled import Topology
+
+
+async def _running_job(store, job: str, timeout: float = 60.0) -> JobRow:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with store() as db:
+            row = await db.scalar(select(JobRow).where(JobRow.job == job, JobRow.state == "Running"))
+        if row is not None:
+            return row
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no {job} job started in {timeout:g} s")
+
+
+async def test_a_worker_killed_mid_job_is_replaced_and_the_session_charged_once(tmp_path, postgres, redis,
+                                                                                astronaut_jpeg):
+    db_url = await postgres.create_database()
+    key = await new_experience(tmp_path, database_url=db_url, Allowed2DGenerations=3)
+    engine, store = open_engine(db_url)
+    try:
+        async with Topology(tmp_path / "shared", db_url, redis.url, replicas=1, workers=2) as topo:
+            url = topo.urls[0]
+            async with GameServer(url, key) as gs:
+                sid = (await active_session(gs, "p"))["SessionId"]
+                token = await gs.CreatePlayerToken("p")
+                status, up = await Http(url, token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
+                assert status == 200, up
+                preview = asyncio.create_task(gs.GenerateAvatar2DPreviewAsync({"SessionId": sid,
+                                                                               "FileId": up["FileId"]}))
+                running = await _running_job(store, "preview")
+                victim = next(w for w in topo.workers if running.worker.endswith(f":{w.pid}"))
+                survivor = next(w for w in topo.workers if w is not victim)
+                victim.kill()
+                t_kill = time.monotonic()
+                result = await asyncio.wait_for(preview, 120)
+                recovered_in = time.monotonic() - t_kill
+                assert result["PreviewId"].startswith("pre_"), topo.logs()
+                assert survivor.alive() and not victim.alive()
+                # The other worker took it up once the victim's heartbeat had been silent 2 s.
+                assert 1.0 < recovered_in < 60, recovered_in
+                async with store() as db:
+                    session = await db.get(SessionRow, sid)
+                    previews = (await db.scalars(select(Preview).where(Preview.session_id == sid))).all()
+                    leftover = (await db.scalars(select(JobRow))).all()
+                assert session.used_2d == 1  # charged once, though two workers started the job
+                assert len(previews) == 1
+                assert leftover == []  # the server read the result and removed the job's row
+    finally:
+        await engine.dispose()
