@@ -10,6 +10,7 @@ port            embedded default                   scaled out
 ``Store``       SQLAlchemy on SQLite               SQLAlchemy on PostgreSQL (asyncpg)
 ``BlobStore``   a folder                           the same folder on a shared volume
 ``JobQueue``    a local process pool               a job engine and ``acs worker``
+``EventBus``    the hub of this process's sockets   Redis pub/sub to every replica's hub
 ``Purchases``   HTTP to ``PurchaseCallbackUrl``       the same
 ``Clock``       ``time.time``                      ``time.time``
 ==============  =================================  ====================================
@@ -25,7 +26,7 @@ from typing import Any, Callable, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-__all__ = ["BlobStore", "Clock", "JobQueue", "Purchases", "Store"]
+__all__ = ["BlobStore", "Clock", "EventBus", "JobQueue", "Purchases", "Store"]
 
 #: Seconds since the epoch; tests pass a fake one.
 Clock = Callable[[], float]
@@ -84,4 +85,21 @@ class Purchases(Protocol):
 
     async def confirm(self, url: str, payload: dict) -> str | None:
         """None when the purchase at ``url`` is approved; otherwise why not, for the player."""
+        ...
+
+
+class EventBus(Protocol):
+    """Pushes events to sockets, wherever they are connected.
+
+    An event for an experience with no game server connected anywhere is kept (bounded)
+    and delivered when one connects, so a ``SessionReady`` is not lost to a game server
+    that is reconnecting.
+    """
+
+    async def to_experience(self, experience_id: str, event: str, data: dict) -> None:
+        """To the experience's game server sockets."""
+        ...
+
+    async def to_player(self, experience_id: str, player_id: str, event: str, data: dict) -> object:
+        """To the player's game client sockets (nothing is kept for a player who has none)."""
         ...

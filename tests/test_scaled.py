@@ -61,3 +61,52 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_session_charged_once(
                 assert leftover == []  # the server read the result and removed the job's row
     finally:
         await engine.dispose()
+
+
+async def test_pushes_reach_sockets_on_another_replica_and_wait_for_a_game_server_that_is_away(tmp_path, postgres,
+                                                                                                redis):
+    from client_sim.sdk import GameClient
+
+    db_url = await postgres.create_database()
+    key = await new_experience(tmp_path, database_url=db_url)
+    async with Topology(tmp_path / "shared", db_url, redis.url, replicas=2, workers=0) as topo:
+        a, b = topo.urls
+        on_b = Http(b, key)
+
+        async def next_event(queue: asyncio.Queue, timeout: float = 10.0) -> dict:
+            return await asyncio.wait_for(queue.get(), timeout)
+
+        async with GameServer(a, key) as gs:
+            ready, ended, player_ended = asyncio.Queue(), asyncio.Queue(), asyncio.Queue()
+            gs.conn.on("SessionReady", ready.put_nowait)
+            gs.conn.on("SessionEnded", ended.put_nowait)
+            client = await GameClient(a, await gs.CreatePlayerToken("p1")).connect()
+            client.conn.on("SessionEnded", player_ended.put_nowait)
+            # Requested through replica B; the game server and the player are on replica A.
+            status, req = await on_b.rpc("RequestAvatarGenerationSessionAsync", {"PlayerId": "p1"})
+            assert status == 200, req
+            info = await next_event(ready)
+            assert info["RequestId"] == req["RequestId"] and info["PlayerId"] == "p1"
+            status, body = await on_b.rpc("EndSession", {"SessionId": info["SessionId"], "Reason": "Exit"})
+            assert status == 200, body
+            assert (await next_event(ended))["SessionId"] == info["SessionId"]
+            assert (await next_event(player_ended))["SessionId"] == info["SessionId"]
+            await client.close()
+
+        # No game server connected anywhere: the SessionReady is kept, then delivered to the
+        # next game server (here on replica B), once.
+        await asyncio.sleep(0.2)
+        status, req = await on_b.rpc("RequestAvatarGenerationSessionAsync", {"PlayerId": "p2"})
+        assert status == 200, req
+        await asyncio.sleep(0.5)
+        later = GameServer(b, key)
+        kept = asyncio.Queue()
+        later.conn.on("SessionReady", kept.put_nowait)  # before connecting: the backlog comes at once
+        async with later:
+            assert (await next_event(kept))["RequestId"] == req["RequestId"]
+            another = GameServer(a, key)
+            again = asyncio.Queue()
+            another.conn.on("SessionReady", again.put_nowait)
+            async with another:
+                await asyncio.sleep(1.0)
+            assert again.empty() and kept.empty()  # delivered once, not to every later game server

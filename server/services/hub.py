@@ -46,14 +46,21 @@ class Hub:
         #: Called with (experience_id, player_id, connected: bool) when a
         #: player's first socket opens or last one closes.
         self.on_player_presence: Callable[[str, str, bool], Awaitable[None]] | None = None
+        #: Called with (experience_id, connected: bool) when an experience's first game
+        #: server socket here opens or its last one closes (a cross-replica bus keeps its
+        #: backlog and presence elsewhere; then the hub keeps no backlog of its own).
+        self.on_server_presence: Callable[[str, bool], Awaitable[None]] | None = None
 
     async def add(self, conn: Connection) -> None:
         p = conn.principal
         if p.role == "server":
+            first = not self._servers[p.experience_id]
             self._servers[p.experience_id].add(conn)
             backlog = self._backlog.pop(p.experience_id, ())
             for frame in backlog:
                 conn.push(frame)
+            if first and self.on_server_presence:
+                await self.on_server_presence(p.experience_id, True)
         else:
             key = (p.experience_id, p.player_id)
             first = not self._clients[key]
@@ -65,6 +72,10 @@ class Hub:
         p = conn.principal
         if p.role == "server":
             self._servers[p.experience_id].discard(conn)
+            if not self._servers[p.experience_id]:
+                del self._servers[p.experience_id]
+                if self.on_server_presence:
+                    await self.on_server_presence(p.experience_id, False)
             return
         key = (p.experience_id, p.player_id)
         self._clients[key].discard(conn)
@@ -87,6 +98,19 @@ class Hub:
             self._backlog[experience_id].append(frame)
         for conn in conns:
             conn.push(frame)
+
+    def deliver(self, experience_id: str, player_id: str | None, frame: dict) -> int:
+        """Push ``frame`` to this process's sockets of a game server (``player_id`` None) or a
+        player, keeping nothing back; returns how many received it."""
+        if player_id is None:
+            conns = list(self._servers.get(experience_id, ()))
+        else:
+            conns = list(self._clients.get((experience_id, player_id), ()))
+        return sum(conn.push(frame) for conn in conns)
+
+    def experiences_served(self) -> list[str]:
+        """Experiences with a game server socket open here."""
+        return [exp for exp, conns in self._servers.items() if conns]
 
     async def to_player(self, experience_id: str, player_id: str, event: str, data: dict) -> int:
         """Push to every socket of a player; returns how many received it."""

@@ -57,7 +57,7 @@ async def prompt_select_image(svc: Service, call: Call, p: m.PromptSelectAvatarG
         async with svc.db.begin() as db:
             db.add(FileRow(id=file_id, session_id=session.session_id, experience_id=session.experience_id,
                            player_id=session.player_id, state="Pending", created_at=svc.clock()))
-        await svc.hub.to_player(session.experience_id, session.player_id, "PromptSelectImage", {
+        await svc.bus.to_player(session.experience_id, session.player_id, "PromptSelectImage", {
             "SessionId": session.session_id, "FileId": file_id, "UploadUrl": f"/v1/files/{file_id}",
         })
         await svc.prompts.wait(pending, timeout)

@@ -94,7 +94,7 @@ async def prompt_create_avatar(svc: Service, call: Call, p: m.PromptCreateAvatar
 
     prompt_id = new_id("prm")
     pending = svc.prompts.open(prompt_id, gen.experience_id, gen.player_id, kind="publish")
-    await svc.hub.to_player(gen.experience_id, gen.player_id, "PromptCreateAvatar", {
+    await svc.bus.to_player(gen.experience_id, gen.player_id, "PromptCreateAvatar", {
         "PromptId": prompt_id, "GenerationId": gen.id, "PlayerId": gen.player_id,
     })
     await call.progress(0.1, "WaitingForPlayer")

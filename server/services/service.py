@@ -28,7 +28,7 @@ from server.core.auth import (
     hashed_creation_tokens,
 )
 from server.db import Experience, FileRow, TokenRevocation
-from server.ports import BlobStore, Clock, JobQueue, Purchases, Store
+from server.ports import BlobStore, Clock, EventBus, JobQueue, Purchases, Store
 from server.services.documents import Documents
 from server.services.hub import Connection, Hub
 from server.services.prompts import Prompts
@@ -73,16 +73,18 @@ def method(name: str):
 
 class Service:
     def __init__(self, *, config: Config, db: Store, blobs: BlobStore, jobs: JobQueue, purchases: Purchases,
-                 secret: bytes, clock: Clock = time.time):
+                 secret: bytes, clock: Clock = time.time, hub: Hub | None = None, bus: EventBus | None = None):
         self.config = config
         self.db = db
         self.blobs = blobs
         self.jobs = jobs
         self.purchases = purchases
         self.clock = clock
-        self.hub = Hub()
+        #: This process's sockets; ``bus`` reaches every socket, here or on another replica.
+        self.hub = hub or Hub()
+        self.bus = bus or self.hub
         self.tokens = PlayerTokens(secret)
-        self.sessions = SessionService(config=config, db=db, hub=self.hub, blobs=blobs, clock=clock)
+        self.sessions = SessionService(config=config, db=db, bus=self.bus, blobs=blobs, clock=clock)
         self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history)
         self.prompts = Prompts()
         #: API key hash → experience id, for keys seen (keys are never changed in place).

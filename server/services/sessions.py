@@ -29,7 +29,7 @@ from server.core.queue import (
     SessionStarted,
 )
 from server.db import Experience, FileRow, SessionRequest, SessionRow
-from server.services.hub import Hub
+from server.ports import EventBus
 from server.services.retention import unreferenced_blobs
 
 __all__ = ["SessionService", "allowance_for"]
@@ -61,11 +61,11 @@ def session_info(s: Session) -> dict:
 
 
 class SessionService:
-    def __init__(self, *, config, db: async_sessionmaker, hub: Hub, blobs,
+    def __init__(self, *, config, db: async_sessionmaker, bus: EventBus, blobs,
                  clock: Callable[[], float] = time.time):
         self.config = config
         self.db = db
-        self.hub = hub
+        self.bus = bus
         self.blobs = blobs
         self.clock = clock
         self.core = SessionQueue(capacity=config.capacity, new_session_id=lambda: new_id("ses"),
@@ -250,7 +250,7 @@ class SessionService:
                                       allowed_2d=s.allowance.allowed_2d, allowed_3d=s.allowance.allowed_3d))
                     await db.execute(update(SessionRequest).where(SessionRequest.id == s.request_id)
                                      .values(state="Active", session_id=s.session_id))
-                await self.hub.to_experience(s.experience_id, "SessionReady", session_info(s))
+                await self.bus.to_experience(s.experience_id, "SessionReady", session_info(s))
             elif isinstance(ev, SessionEnded):
                 await self._ended(ev)
 
@@ -274,7 +274,7 @@ class SessionService:
                     self.blobs.delete_sync(sha)
         data = {"SessionId": s.session_id, "RequestId": s.request_id, "PlayerId": s.player_id,
                 "Reason": ev.reason}
-        await self.hub.to_experience(s.experience_id, "SessionEnded", data)
-        await self.hub.to_player(s.experience_id, s.player_id, "SessionEnded", data)
+        await self.bus.to_experience(s.experience_id, "SessionEnded", data)
+        await self.bus.to_player(s.experience_id, s.player_id, "SessionEnded", data)
         for callback in self.on_ended:
             await callback(s, ev.reason)

@@ -17,10 +17,12 @@ import server.services  # noqa: F401  (registers the method handlers)
 from server.adapters.blobs import FolderBlobStore
 from server.adapters.local.jobs import ProcessPoolJobs
 from server.adapters.purchases import HttpPurchases
+from server.adapters.scaled.bus import RedisBus
 from server.adapters.scaled.jobs import ProcrastinateJobs
 from server.config import MAX_UPLOAD_BYTES, Config
 from server.core.limits import CallerBudgets
 from server.db import migrate, open_engine
+from server.services.hub import Hub
 from server.services.service import Service
 from server.web import files, rpc, ws
 from server.web.common import error_middleware, plain_server_header
@@ -71,13 +73,18 @@ def create_app(config: Config, *, executor=None) -> web.Application:
         else:
             jobs = ProcessPoolJobs(config.workers, executor=executor)
         await jobs.warm()  # load the face models now, not on the first player's request
+        hub = Hub()
+        bus = RedisBus(hub, config.redis_url) if config.scaled else None  # events cross replicas
+        if bus is not None:
+            await bus.start()
         svc = Service(config=config, db=sessionmaker, blobs=FolderBlobStore(config.blob_dir), jobs=jobs,
-                      purchases=HttpPurchases(),
-                      secret=load_secret(config.data_dir))
+                      purchases=HttpPurchases(), secret=load_secret(config.data_dir), hub=hub, bus=bus)
         await svc.start()
         app[SERVICE] = svc
         yield
         await svc.stop()
+        if bus is not None:
+            await bus.stop()
         jobs.shutdown()
         await engine.dispose()
 

@@ -1,0 +1,161 @@
+"""The scaled-out ``EventBus``: events cross replicas through Redis.
+
+Every replica subscribes to one pub/sub channel and hands what arrives to its own hub,
+which pushes it to the sockets it holds (``Hub.deliver``).  Pub/sub is at most once, and
+that is enough for pushes whose state a client can always read again
+(``GetSessionRequest``, ``SyncDocument``).
+
+An experience's events must not be lost while no game server of it is connected
+anywhere (SPEC: a reconnecting game server still gets its ``SessionReady``).  Each
+replica keeps, per experience it serves, an entry in the sorted set ``acs:gs:<id>``
+scored by when it expires (refreshed every ``ttl``/3 s, so a killed replica's entry
+lapses).  Publishing to an experience is one Lua script, atomic in Redis: with a live
+entry it PUBLISHes; with none it appends to the list ``acs:backlog:<id>`` (the newest
+:data:`BACKLOG` kept).  A replica whose first game server socket of that experience
+opens adds its entry and takes the backlog in one script, so an event is either
+published while the entry exists or kept and taken by the next game server: never both,
+never neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+
+import msgpack
+
+from schemas.frames import event_frame
+
+__all__ = ["RedisBus"]
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "acs:events"
+BACKLOG = 1000
+
+# KEYS: presence zset, backlog list.  ARGV: channel, message, backlog size.
+_PUBLISH_OR_KEEP = """
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) > 0 then
+  return redis.call('PUBLISH', ARGV[1], ARGV[2])
+end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+return -1
+"""
+
+# KEYS: presence zset, backlog list.  ARGV: replica id, ttl seconds.  Returns the backlog.
+_ARRIVE_AND_TAKE = """
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local kept = redis.call('LRANGE', KEYS[2], 0, -1)
+redis.call('DEL', KEYS[2])
+return kept
+"""
+
+
+class RedisBus:
+    """Args: hub: this process's sockets; url: ``redis://…``; ttl: seconds a replica's
+    presence entry outlives its last refresh."""
+
+    def __init__(self, hub, url: str, *, ttl: float = 15.0):
+        self.hub = hub
+        self.url = url
+        self.ttl = ttl
+        self.replica_id = secrets.token_hex(8)
+        self._redis = None
+        self._pubsub = None
+        self._tasks: list[asyncio.Task] = []
+        hub.on_server_presence = self._server_presence
+
+    async def start(self) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(self.url)
+        await self._redis.ping()
+        self._publish_or_keep = self._redis.register_script(_PUBLISH_OR_KEEP)
+        self._arrive_and_take = self._redis.register_script(_ARRIVE_AND_TAKE)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await self._pubsub.subscribe(CHANNEL)
+        self._tasks = [asyncio.create_task(self._listen(), name="redis-bus"),
+                       asyncio.create_task(self._refresh(), name="redis-presence")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._redis is not None:
+            for exp in self.hub.experiences_served():
+                with contextlib.suppress(Exception):
+                    await self._redis.zrem(self._presence_key(exp), self.replica_id)
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+            await self._redis.aclose()
+
+    @staticmethod
+    def _presence_key(exp: str) -> str:
+        return f"acs:gs:{exp}"
+
+    # -- EventBus -----------------------------------------------------------------------------
+
+    async def to_experience(self, experience_id: str, event: str, data: dict) -> None:
+        message = msgpack.packb([experience_id, None, event_frame(event, data)], use_bin_type=True)
+        await self._publish_or_keep(keys=[self._presence_key(experience_id), f"acs:backlog:{experience_id}"],
+                                    args=[CHANNEL, message, BACKLOG])
+
+    async def to_player(self, experience_id: str, player_id: str, event: str, data: dict) -> None:
+        message = msgpack.packb([experience_id, player_id, event_frame(event, data)], use_bin_type=True)
+        await self._redis.publish(CHANNEL, message)
+
+    # -- the replica's side ----------------------------------------------------------------------
+
+    async def _server_presence(self, experience_id: str, connected: bool) -> None:
+        key = self._presence_key(experience_id)
+        if not connected:
+            await self._redis.zrem(key, self.replica_id)
+            return
+        kept = await self._arrive_and_take(keys=[key, f"acs:backlog:{experience_id}"],
+                                           args=[self.replica_id, self.ttl])
+        for message in kept:
+            exp, player, frame = msgpack.unpackb(message, raw=False)
+            self.hub.deliver(exp, player, frame)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async for msg in self._pubsub.listen():
+                    if msg.get("type") != "message":
+                        continue
+                    try:
+                        exp, player, frame = msgpack.unpackb(msg["data"], raw=False)
+                    except (ValueError, TypeError, msgpack.UnpackException):
+                        log.warning("ignored a malformed message on %s", CHANNEL)
+                        continue
+                    self.hub.deliver(exp, player, frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("redis bus: listening failed; resubscribing")
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(Exception):
+                    await self._pubsub.subscribe(CHANNEL)
+
+    async def _refresh(self) -> None:
+        """Keep this replica's presence entries alive while it serves those experiences."""
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                exps = self.hub.experiences_served()
+                if exps:
+                    now = float((await self._redis.time())[0])
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for exp in exps:
+                            pipe.zadd(self._presence_key(exp), {self.replica_id: now + self.ttl})
+                        await pipe.execute()
+            except Exception:
+                log.exception("redis bus: refreshing presence failed")
