@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="generation worker processes")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("worker", help="run generation jobs for the scaled-out form (needs a PostgreSQL ACS_DATABASE_URL)")
+    p = sub.add_parser("worker",
+                       help="run generation jobs for the scaled-out form (needs a PostgreSQL ACS_DATABASE_URL)")
     p.add_argument("--workers", type=int, help="generation processes (jobs at once)")
     p.set_defaults(func=cmd_worker)
 

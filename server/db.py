@@ -70,6 +70,13 @@ class SessionRow(Base):
     used_3d: Mapped[int] = mapped_column(Integer, default=0)
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
     end_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: Charges in flight: job id → [kind "2d" | "3d", until when the reservation holds].
+    reserved: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    #: While the player's client is away: when the session ends unless it comes back.
+    disconnect_deadline: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Selfies accepted into the session and their bytes (capped per session).
+    uploads: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    upload_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class FileRow(Base):

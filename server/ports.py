@@ -103,3 +103,11 @@ class EventBus(Protocol):
     async def to_player(self, experience_id: str, player_id: str, event: str, data: dict) -> object:
         """To the player's game client sockets (nothing is kept for a player who has none)."""
         ...
+
+    async def player_presence(self, experience_id: str, player_id: str, connected: bool) -> None:
+        """This process's first socket of the player opened, or its last one closed."""
+        ...
+
+    async def player_online(self, experience_id: str, player_id: str) -> bool:
+        """Whether the player has a game client socket open anywhere."""
+        ...

@@ -25,6 +25,16 @@ def _revision(connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def _upgrade_to(connection, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
 def _head() -> str:
     from alembic.config import Config as AlembicConfig
 
@@ -48,12 +58,15 @@ async def test_migrations_build_exactly_the_models_schema(tmp_path, database_url
 async def test_a_database_from_before_migrations_is_adopted_with_its_rows(tmp_path, database_url):
     engine, sessionmaker = open_engine(Config(data_dir=tmp_path, database_url=database_url).db_url)
     try:
-        # What the server made before: every table but the newest ones, by create_all, no version table.
-        older = [t for name, t in Base.metadata.tables.items() if name not in ("token_revocations", "jobs")]
+        # What the server made before migrations: the first migration's tables but its newest
+        # (token_revocations), and no version table.
         async with engine.begin() as conn:
-            await conn.run_sync(lambda c: Base.metadata.create_all(c, tables=older))
+            await conn.run_sync(_upgrade_to, "0001")
+            await conn.execute(sa.text("DROP TABLE token_revocations"))
+            await conn.execute(sa.text("DROP TABLE alembic_version"))
         async with sessionmaker.begin() as db:
-            db.add(Experience(id="exp_old", name="kept", key_hash="k" * 64, created_at=1.0, settings={}))
+            await db.execute(sa.text("INSERT INTO experiences (id, name, key_hash, created_at, settings) "
+                                     "VALUES ('exp_old', 'kept', :k, 1.0, '{}')"), {"k": "k" * 64})
         await migrate(engine)
         async with engine.connect() as conn:
             assert await conn.run_sync(_differences) == []

@@ -110,3 +110,56 @@ async def test_pushes_reach_sockets_on_another_replica_and_wait_for_a_game_serve
             async with another:
                 await asyncio.sleep(1.0)
             assert again.empty() and kept.empty()  # delivered once, not to every later game server
+
+
+async def test_one_session_pool_and_exact_quotas_across_replicas(tmp_path, postgres, redis, astronaut_jpeg):
+    db_url = await postgres.create_database()
+    key = await new_experience(tmp_path, database_url=db_url, Allowed2DGenerations=3)
+    engine, store = open_engine(db_url)
+    try:
+        async with Topology(tmp_path / "shared", db_url, redis.url, replicas=2, workers=2,
+                            ACS_CAPACITY=2) as topo:
+            a, b = (Http(url, key) for url in topo.urls)
+            # Six players, asking in turn through replica A and replica B.
+            requests = []
+            for i in range(6):
+                status, body = await (a, b)[i % 2].rpc("RequestAvatarGenerationSessionAsync", {"PlayerId": f"p{i}"})
+                assert status == 200, body
+                requests.append(body["RequestId"])
+            states = [(await (b, a)[i % 2].rpc("GetSessionRequest", {"RequestId": r}))[1]
+                      for i, r in enumerate(requests)]
+            assert [s["State"] for s in states] == ["Active", "Active", "Queued", "Queued", "Queued", "Queued"]
+            assert [s.get("Position") for s in states[2:]] == [0, 1, 2, 3]  # first come, first served
+            # Ending a session on one replica hands its slot to the next request, whichever
+            # replica that request came through.
+            status, body = await b.rpc("EndSession", {"SessionId": states[0]["SessionId"], "Reason": "Exit"})
+            assert status == 200, body
+            assert (await a.rpc("GetSessionRequest", {"RequestId": requests[2]}))[1]["State"] == "Active"
+
+            # Twenty more at once, through both replicas: capacity is never exceeded.
+            answers = await asyncio.gather(*((a, b)[i % 2].rpc("RequestAvatarGenerationSessionAsync",
+                                                                {"PlayerId": f"q{i}"}) for i in range(20)))
+            assert all(status == 200 for status, _ in answers), answers
+            async with store() as db:
+                active = (await db.scalars(select(SessionRow).where(SessionRow.ended_at.is_(None)))).all()
+            assert len(active) == 2
+
+            # Fifty previews of one session at once, half through each replica: exactly
+            # Allowed2DGenerations (3) are made and charged.
+            sid = states[1]["SessionId"]
+            token = (await a.rpc("CreatePlayerToken", {"PlayerId": "p1"}))[1]["Token"]
+            status, up = await Http(topo.urls[1], token).upload("/v1/files", astronaut_jpeg, {"SessionId": sid})
+            assert status == 200, up
+            answers = await asyncio.gather(*((a, b)[i % 2].rpc("GenerateAvatar2DPreviewAsync",
+                                                                {"SessionId": sid, "FileId": up["FileId"]})
+                                             for i in range(50)))
+            made = [body for status, body in answers if status == 200]
+            refused = {body["error"]["code"] for status, body in answers if status != 200}
+            assert len(made) == 3, (len(made), refused)
+            assert refused == {"Allowed2DGenerationsExceeded"}
+            async with store() as db:
+                row = await db.get(SessionRow, sid)
+                previews = (await db.scalars(select(Preview).where(Preview.session_id == sid))).all()
+            assert (row.used_2d, row.reserved, len(previews)) == (3, None, 3)
+    finally:
+        await engine.dispose()

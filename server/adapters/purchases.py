@@ -31,7 +31,8 @@ class HttpPurchases:
             async with aiohttp.ClientSession(timeout=timeout) as http:
                 async with http.post(url, json=payload, allow_redirects=False) as r:
                     if not 200 <= r.status < 300:
-                        return f"The purchase was not completed (the experience's purchase service answered {r.status})."
+                        return ("The purchase was not completed (the experience's purchase service "
+                                f"answered {r.status}).")
                     try:
                         body = await r.json(content_type=None)
                     except ValueError:  # not JSON: the status alone approves

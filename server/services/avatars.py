@@ -19,7 +19,7 @@ async def owned_generation(svc: Service, call: Call, generation_id: str) -> Gene
 
 @method("GenerateAvatarAsync")
 async def generate_avatar(svc: Service, call: Call, p: m.GenerateAvatarAsync) -> dict:
-    session = svc.active_session(p.SessionId, call.principal)
+    session = await svc.active_session(p.SessionId, call.principal)
     async with svc.db() as db:
         preview = svc.check_owner(await db.get(Preview, p.PreviewId), call.principal, "preview")
     if preview.session_id != session.session_id:

@@ -84,7 +84,10 @@ class Hub:
             if self.on_player_presence:
                 await self.on_player_presence(p.experience_id, p.player_id, False)
 
-    def player_online(self, experience_id: str, player_id: str) -> bool:
+    async def player_presence(self, experience_id: str, player_id: str, connected: bool) -> None:
+        """The hub is its own presence (``EventBus``): nothing to record elsewhere."""
+
+    async def player_online(self, experience_id: str, player_id: str) -> bool:
         return bool(self._clients.get((experience_id, player_id)))
 
     def connections(self) -> list[Connection]:
@@ -107,6 +110,10 @@ class Hub:
         else:
             conns = list(self._clients.get((experience_id, player_id), ()))
         return sum(conn.push(frame) for conn in conns)
+
+    def players_here(self) -> list[tuple[str, str]]:
+        """(experience id, player id) of every player with a socket open here."""
+        return [key for key, conns in self._clients.items() if conns]
 
     def experiences_served(self) -> list[str]:
         """Experiences with a game server socket open here."""

@@ -59,7 +59,7 @@ async def end_session(svc: Service, call: Call, p: m.EndSession) -> dict:
     """Idempotent: ending a session of this experience that already ended (after its
     last 3D generation, say) answers with how it ended."""
     try:
-        svc.active_session(p.SessionId, call.principal)
+        await svc.active_session(p.SessionId, call.principal)
         await svc.sessions.end(p.SessionId, p.Reason)
     except Conflict:
         ended = await svc.sessions.ended(call.principal.experience_id, p.SessionId)

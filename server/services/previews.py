@@ -44,8 +44,8 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 @method("PromptSelectAvatarGenerationImageAsync")
 async def prompt_select_image(svc: Service, call: Call, p: m.PromptSelectAvatarGenerationImageAsync) -> dict:
-    session = svc.active_session(p.SessionId, call.principal)
-    if not svc.hub.player_online(session.experience_id, session.player_id):
+    session = await svc.active_session(p.SessionId, call.principal)
+    if not await svc.bus.player_online(session.experience_id, session.player_id):
         raise Conflict("The player's game client is not connected, so it cannot be asked for a selfie.",
                        code="FeatureUnavailable")
     file_id = new_id("file")
@@ -110,14 +110,12 @@ async def accept_upload(svc: Service, call: Call, file_id: str | None, session_i
         session_id = row.session_id
     elif not session_id:
         raise InvalidParams("Upload to /v1/files/{FileId} or pass ?SessionId=.")
-    session = svc.active_session(session_id, call.principal)
+    session = await svc.active_session(session_id, call.principal)
     if file_id and row.state != "Pending":
         raise Conflict("That file was already uploaded, declined or expired.", code="FileNotPending")
-    check_upload_room(svc, session, len(data))
     # Room is taken before the photo is decoded, so concurrent uploads cannot all pass the
     # check; a refused or failed upload gives it back.
-    session.uploads += 1
-    session.upload_bytes += len(data)
+    await svc.sessions.take_upload_room(session_id, len(data), lambda s, size: check_upload_room(svc, s, size))
     stored = False
     try:
         info = await svc.jobs.run("probe", data, owner=session_id)  # typed refusal on bad input
@@ -146,8 +144,7 @@ async def accept_upload(svc: Service, call: Call, file_id: str | None, session_i
         stored = True
     finally:
         if not stored:
-            session.uploads -= 1
-            session.upload_bytes -= len(data)
+            await asyncio.shield(svc.sessions.give_back_upload_room(session_id, len(data)))
     svc.prompts.resolve(file_id, file_id)
     return {"FileId": file_id, "Format": info["format"], "Width": info["width"], "Height": info["height"]}
 
@@ -195,7 +192,7 @@ async def store_preview(svc: Service, out: dict, preview_id: str, **row) -> None
 
 @method("GenerateAvatar2DPreviewAsync")
 async def generate_preview(svc: Service, call: Call, p: m.GenerateAvatar2DPreviewAsync) -> dict:
-    session = svc.active_session(p.SessionId, call.principal)
+    session = await svc.active_session(p.SessionId, call.principal)
     async with svc.db() as db:
         f = svc.check_owner(await db.get(FileRow, p.FileId), call.principal, "file")
     if f.session_id != session.session_id or f.state != "Uploaded":

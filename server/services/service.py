@@ -84,7 +84,8 @@ class Service:
         self.hub = hub or Hub()
         self.bus = bus or self.hub
         self.tokens = PlayerTokens(secret)
-        self.sessions = SessionService(config=config, db=db, bus=self.bus, blobs=blobs, clock=clock)
+        self.sessions = SessionService(config=config, db=db, bus=self.bus, blobs=blobs, clock=clock,
+                                       shared=config.scaled)
         self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history)
         self.prompts = Prompts()
         #: API key hash → experience id, for keys seen (keys are never changed in place).
@@ -94,7 +95,7 @@ class Service:
         self._revoked: dict[tuple[str, str], float] = {}
         #: experience id → batch photos being made now (see api/batch.py).
         self.batch_photos_in_flight: dict[str, int] = {}
-        self.hub.on_player_presence = self.sessions.player_presence
+        self.hub.on_player_presence = self._player_presence
         self.sessions.on_ended.append(self.prompts.session_ended)
 
     # -- auth -------------------------------------------------------------------
@@ -152,14 +153,18 @@ class Service:
             raise Forbidden(f"That {what} belongs to another player.")
         return row
 
-    def active_session(self, session_id: str, principal: Principal):
+    async def active_session(self, session_id: str, principal: Principal):
         """The caller's active session.  Unknown, ended and other callers' sessions all
         get the same answer, so a session id's existence is never revealed."""
-        s = self.sessions.core.sessions.get(session_id)
+        s = await self.sessions.active(session_id)
         if s is None or s.experience_id != principal.experience_id or (
                 principal.role == "client" and s.player_id != principal.player_id):
             raise Conflict("That session is not active (it ended or never started).", code="SessionNotActive")
         return s
+
+    async def _player_presence(self, experience_id: str, player_id: str, online: bool) -> None:
+        await self.bus.player_presence(experience_id, player_id, online)
+        await self.sessions.player_presence(experience_id, player_id, online)
 
     # -- dispatch ------------------------------------------------------------------
 

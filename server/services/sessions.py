@@ -1,9 +1,16 @@
 """The async driver of the session queue: persistence, pushes, deadlines.
 
-It does the four websockets-style steps around :class:`~server.queue.SessionQueue`:
+It does the four websockets-style steps around :class:`~server.core.queue.SessionQueue`:
 call the core, take the events it returns, persist them and push them, then
-sleep until ``next_deadline()``.  One lock serialises core steps with their
-writes, so the database never sees events out of order.
+sleep until ``next_deadline()``.  Every step runs under :meth:`SessionService.step`,
+which serialises core steps with their writes, so the database never sees events out
+of order.
+
+A session's whole state is in its row (counters, reservations in flight, the
+disconnect deadline, selfie counters).  Embedded, the core stays in memory and the
+rows follow it.  Scaled out (``shared=True``), the pool is one for all replicas: a
+step holds a PostgreSQL advisory lock and rebuilds the core from the rows under it,
+so capacity, FIFO order, fair shares and quotas stay exact whichever replica acts.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import logging
 import time
 from typing import Awaitable, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from schemas.errors import InvalidParams, NotFound
@@ -60,57 +67,112 @@ def session_info(s: Session) -> dict:
     }
 
 
+#: The advisory lock key of the shared session pool (any fixed bigint of ours).
+POOL_LOCK = 0x616373_706F6F6C  # "acs" "pool"
+#: How long a reservation holds when nothing releases it (its replica died mid-job).
+RESERVATION_TTL = 15 * 60.0
+#: Scaled out, how often a replica looks at the shared pool's deadlines (sessions that
+#: other replicas started are not in its view until it does).
+SHARED_POLL = 1.0
+
+
+def _session(r: SessionRow, now: float) -> Session:
+    s = Session(r.id, r.request_id, r.experience_id, r.player_id, r.started_at,
+                Allowance(r.allowed_2d, r.allowed_3d, r.session_time), r.used_2d, r.used_3d)
+    s.reserved = {job: kind for job, (kind, until) in (r.reserved or {}).items() if until > now}
+    s.disconnect_deadline = r.disconnect_deadline
+    s.uploads, s.upload_bytes = r.uploads or 0, r.upload_bytes or 0
+    return s
+
+
 class SessionService:
+    """Args: shared: the pool is shared with other replicas through the database (scaled out)."""
+
     def __init__(self, *, config, db: async_sessionmaker, bus: EventBus, blobs,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, shared: bool = False):
         self.config = config
         self.db = db
         self.bus = bus
         self.blobs = blobs
         self.clock = clock
-        self.core = SessionQueue(capacity=config.capacity, new_session_id=lambda: new_id("ses"),
-                                 default_hold=config.default_hold)
+        self.shared = shared
+        self.core = self._new_core()
         self.lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         #: Extra work when a session ends (e.g. closing pending prompts).
         self.on_ended: list[Callable[[Session, str], Awaitable[None]]] = []
 
-    # -- lifecycle --------------------------------------------------------------
+    def _new_core(self) -> SessionQueue:
+        return SessionQueue(capacity=self.config.capacity, new_session_id=lambda: new_id("ses"),
+                            default_hold=self.config.default_hold)
 
-    async def start(self) -> None:
+    # -- the step -------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def step(self):
+        """Hold the pool for one core step and yield its core.
+
+        Embedded: an asyncio lock around the in-memory core.  Shared: also a PostgreSQL
+        advisory lock, held by a transaction of its own until the step's writes are
+        committed, and the core rebuilt from the rows under it.
+        """
+        async with self.lock:
+            if not self.shared:
+                yield self.core
+                return
+            async with self.db.begin() as guard:
+                await guard.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POOL_LOCK})
+                self.core = await self._load()
+                yield self.core
+
+    async def _load(self) -> SessionQueue:
+        """The pool as the database has it: active sessions, queued requests, recent holds."""
+        now = self.clock()
         async with self.db() as db:
             rows = (await db.scalars(select(SessionRow).where(SessionRow.ended_at.is_(None)))).all()
-            sessions = [
-                Session(r.id, r.request_id, r.experience_id, r.player_id, r.started_at,
-                        Allowance(r.allowed_2d, r.allowed_3d, r.session_time), r.used_2d, r.used_3d)
-                for r in rows
-            ]
             reqs = (await db.scalars(select(SessionRequest).where(SessionRequest.state == "Queued")
                                      .order_by(SessionRequest.seq))).all()
-            queued = [
-                QueuedRequest(r.id, r.experience_id, r.player_id, r.created_at,
-                              Allowance(**r.settings["allowance"]), r.settings.get("share", 1.0))
-                for r in reqs
-            ]
-            uploads = (await db.execute(select(FileRow.session_id, FileRow.sha256).where(
-                FileRow.session_id.in_([s.session_id for s in sessions]), FileRow.sha256.is_not(None)))).all()
-            for s in sessions:  # the per-session upload caps survive a restart
-                shas = [sha for sid, sha in uploads if sid == s.session_id]
-                s.uploads = len(shas)
-                s.upload_bytes = sum(self.blobs.size(sha) for sha in shas)
             ended = (await db.execute(select(SessionRow.started_at, SessionRow.ended_at)
                                       .where(SessionRow.ended_at.is_not(None))
                                       .order_by(SessionRow.ended_at.desc()).limit(50))).all()
+        queued = [QueuedRequest(r.id, r.experience_id, r.player_id, r.created_at,
+                                Allowance(**r.settings["allowance"]), r.settings.get("share", 1.0))
+                  for r in reqs]
+        core = self._new_core()
+        core.restore([_session(r, now) for r in rows], queued, [e - s for s, e in reversed(ended)])
+        return core
+
+    async def _save(self, s: Session) -> None:
+        """Write a session's counters, reservations and deadline to its row."""
+        until = self.clock() + RESERVATION_TTL
+        async with self.db.begin() as db:
+            await db.execute(update(SessionRow).where(SessionRow.id == s.session_id).values(
+                used_2d=s.used_2d, used_3d=s.used_3d,
+                reserved={job: [kind, until] for job, kind in s.reserved.items()} or None,
+                disconnect_deadline=s.disconnect_deadline, uploads=s.uploads, upload_bytes=s.upload_bytes))
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def start(self) -> None:
+        if not self.shared:
+            # One process: the previous one's jobs, reservations and sockets are gone with it.
+            async with self.db.begin() as db:
+                await db.execute(update(SessionRow).where(SessionRow.ended_at.is_(None)).values(reserved=None))
         async with self.lock:
-            self.core.restore(sessions, queued, [e - s for s, e in reversed(ended)])
-            # Every client socket went with the old process: restored sessions get the
-            # disconnect grace period, cleared as soon as their player reconnects.
-            for s in sessions:
-                self.core.player_disconnected(s.session_id, self.clock(), self.config.disconnect_grace)
-            await self._dispatch(self.core.fill(self.clock()))
+            self.core = await self._load()
+        async with self.step() as core:
+            if not self.shared:
+                # Every client socket went with the old process: restored sessions get the
+                # disconnect grace period, cleared as soon as their player reconnects.
+                for s in core.sessions.values():
+                    core.player_disconnected(s.session_id, self.clock(), self.config.disconnect_grace)
+                    await self._save(s)
+            await self._dispatch(core.fill(self.clock()))
+            active, queued = len(core.sessions), len(core.queued())
         self._task = asyncio.create_task(self._deadline_loop(), name="session-deadlines")
-        log.info("session queue restored: %d active, %d queued", len(sessions), len(queued))
+        log.info("session queue restored: %d active, %d queued%s", active, queued,
+                 " (shared by every replica)" if self.shared else "")
 
     async def stop(self) -> None:
         if self._task:
@@ -122,12 +184,14 @@ class SessionService:
         while True:
             deadline = self.core.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            if self.shared:
+                timeout = SHARED_POLL if timeout is None else min(timeout, SHARED_POLL)
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             try:
-                async with self.lock:
-                    await self._dispatch(self.core.expire(self.clock()))
+                async with self.step() as core:
+                    await self._dispatch(core.expire(self.clock()) + core.fill(self.clock()))
             except Exception:
                 log.exception("session expiry step failed")
                 await asyncio.sleep(1.0)
@@ -139,22 +203,22 @@ class SessionService:
         now = self.clock()
         req = QueuedRequest(new_id("req"), exp.id, player_id, now, allowance, share)
         max_queued = int((exp.settings or {}).get("MaxQueuedRequests", self.config.max_queued_per_experience))
-        async with self.lock:
-            events = self.core.request(req, now, max_queued=max_queued)
+        async with self.step() as core:
+            events = core.request(req, now, max_queued=max_queued)
             async with self.db.begin() as db:
                 db.add(SessionRequest(id=req.request_id, experience_id=exp.id, player_id=player_id,
                                       state="Queued", created_at=now,
                                       settings={"allowance": dataclasses.asdict(allowance),
                                                 "share": share}))
-            wait = self.core.wait_time(req.request_id, now) if self.core.is_queued(req.request_id) else 0.0
+            wait = core.wait_time(req.request_id, now) if core.is_queued(req.request_id) else 0.0
             await self._dispatch(events)
         self._wake.set()
         return {"RequestId": req.request_id, "waitTime": round(wait, 3)}
 
     async def cancel(self, experience_id: str, request_id: str) -> bool:
-        async with self.lock:
+        async with self.step() as core:
             row = await self._request_row(experience_id, request_id)
-            if row.state != "Queued" or not self.core.cancel(request_id):
+            if row.state != "Queued" or not core.cancel(request_id):
                 return False
             async with self.db.begin() as db:
                 await db.execute(update(SessionRequest).where(SessionRequest.id == request_id)
@@ -164,17 +228,27 @@ class SessionService:
     async def status(self, experience_id: str, request_id: str) -> dict:
         row = await self._request_row(experience_id, request_id)
         out = {"RequestId": request_id, "State": row.state, "SessionId": row.session_id}
-        if row.state == "Queued" and self.core.is_queued(request_id):
-            out["waitTime"] = round(self.core.wait_time(request_id, self.clock()), 3)
-            out["Position"] = self.core.queued().index(request_id)
+        if row.state == "Queued":
+            core = await self._load() if self.shared else self.core
+            if core.is_queued(request_id):
+                out["waitTime"] = round(core.wait_time(request_id, self.clock()), 3)
+                out["Position"] = core.queued().index(request_id)
         return out
+
+    async def active(self, session_id: str) -> Session | None:
+        """The active session ``session_id`` as it is now (None when it is not active)."""
+        if not self.shared:
+            return self.core.sessions.get(session_id)
+        async with self.db() as db:
+            row = await db.get(SessionRow, session_id)
+        return _session(row, self.clock()) if row is not None and row.ended_at is None else None
 
     async def end(self, session_id: str, reason: str) -> None:
         if reason not in ("Exit", "Gen3D", "TimeExpired", "EquipModel"):
             raise InvalidParams("Reason must be Exit, Gen3D, TimeExpired or EquipModel.")
-        async with self.lock:
-            self.core.session(session_id)
-            await self._dispatch(self.core.end(session_id, reason, self.clock()))
+        async with self.step() as core:
+            core.session(session_id)
+            await self._dispatch(core.end(session_id, reason, self.clock()))
         self._wake.set()
 
     async def ended(self, experience_id: str, session_id: str) -> str | None:
@@ -186,47 +260,76 @@ class SessionService:
         return row.end_reason
 
     async def reserve(self, session_id: str, kind: str, job_id: str) -> None:
-        async with self.lock:
-            self.core.reserve(session_id, kind, job_id)
+        async with self.step() as core:
+            core.reserve(session_id, kind, job_id)
+            await self._save(core.sessions[session_id])
 
     async def commit(self, session_id: str, job_id: str, write: Callable[[object], None]) -> None:
         """Store a job's result (``write(db)`` adds its rows) and charge it in one transaction.
 
         A session that ended while the job ran still gets the result stored, uncharged.
         """
-        async with self.lock:
-            s = self.core.sessions.get(session_id)
+        async with self.step() as core:
+            s = core.sessions.get(session_id)
             charged = s is not None and job_id in s.reserved
             async with self.db.begin() as db:
                 write(db)
                 if charged:
                     kind = s.reserved[job_id]
+                    reserved = {j: [k, self.clock() + RESERVATION_TTL] for j, k in s.reserved.items() if j != job_id}
                     await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(
-                        used_2d=s.used_2d + (kind == "2d"), used_3d=s.used_3d + (kind == "3d")))
+                        used_2d=s.used_2d + (kind == "2d"), used_3d=s.used_3d + (kind == "3d"),
+                        reserved=reserved or None))
             if charged:
-                await self._dispatch(self.core.commit(session_id, job_id, self.clock()))
+                await self._dispatch(core.commit(session_id, job_id, self.clock()))
         self._wake.set()
 
     @contextlib.asynccontextmanager
     async def while_active(self, session_id: str):
-        """Hold the queue lock while ``session_id`` is active, so it cannot end meanwhile."""
-        async with self.lock:
-            self.core.session(session_id)  # raises SessionNotActive
+        """Hold the pool while ``session_id`` is active, so it cannot end meanwhile."""
+        async with self.step() as core:
+            core.session(session_id)  # raises SessionNotActive
             yield
 
     async def release(self, session_id: str, job_id: str) -> None:
-        async with self.lock:
-            self.core.release(session_id, job_id)
+        async with self.step() as core:
+            core.release(session_id, job_id)
+            s = core.sessions.get(session_id)
+            if s is not None:
+                await self._save(s)
+
+    async def take_upload_room(self, session_id: str, size: int, check: Callable[[Session, int], None]) -> Session:
+        """Count a selfie of ``size`` bytes against the session's caps (``check`` refuses it)
+        before any work is done on it; :meth:`give_back_upload_room` undoes it."""
+        async with self.step() as core:
+            s = core.session(session_id)
+            check(s, size)
+            s.uploads += 1
+            s.upload_bytes += size
+            await self._save(s)
+            return s
+
+    async def give_back_upload_room(self, session_id: str, size: int) -> None:
+        async with self.step() as core:
+            s = core.sessions.get(session_id)
+            if s is not None:
+                s.uploads -= 1
+                s.upload_bytes -= size
+                await self._save(s)
 
     async def player_presence(self, experience_id: str, player_id: str, online: bool) -> None:
-        async with self.lock:
-            s = self.core.session_for_player(experience_id, player_id)
+        """A player's first socket here opened, or its last one here closed."""
+        if not online and self.shared and await self.bus.player_online(experience_id, player_id):
+            return  # still connected through another replica
+        async with self.step() as core:
+            s = core.session_for_player(experience_id, player_id)
             if s is None:
                 return
             if online:
-                self.core.player_connected(s.session_id)
+                core.player_connected(s.session_id)
             else:
-                self.core.player_disconnected(s.session_id, self.clock(), self.config.disconnect_grace)
+                core.player_disconnected(s.session_id, self.clock(), self.config.disconnect_grace)
+            await self._save(s)
         self._wake.set()
 
     # -- internals -------------------------------------------------------------------

@@ -90,9 +90,11 @@ class RedisBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._redis is not None:
-            for exp in self.hub.experiences_served():
+            keys = [self._presence_key(exp) for exp in self.hub.experiences_served()]
+            keys += [self._player_key(exp, player) for exp, player in self.hub.players_here()]
+            for key in keys:
                 with contextlib.suppress(Exception):
-                    await self._redis.zrem(self._presence_key(exp), self.replica_id)
+                    await self._redis.zrem(key, self.replica_id)
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
             await self._redis.aclose()
@@ -100,6 +102,10 @@ class RedisBus:
     @staticmethod
     def _presence_key(exp: str) -> str:
         return f"acs:gs:{exp}"
+
+    @staticmethod
+    def _player_key(exp: str, player: str) -> str:
+        return f"acs:pc:{exp}:{player}"
 
     # -- EventBus -----------------------------------------------------------------------------
 
@@ -111,6 +117,18 @@ class RedisBus:
     async def to_player(self, experience_id: str, player_id: str, event: str, data: dict) -> None:
         message = msgpack.packb([experience_id, player_id, event_frame(event, data)], use_bin_type=True)
         await self._redis.publish(CHANNEL, message)
+
+    async def player_presence(self, experience_id: str, player_id: str, connected: bool) -> None:
+        key = self._player_key(experience_id, player_id)
+        if connected:
+            now = float((await self._redis.time())[0])
+            await self._redis.zadd(key, {self.replica_id: now + self.ttl})
+        else:
+            await self._redis.zrem(key, self.replica_id)
+
+    async def player_online(self, experience_id: str, player_id: str) -> bool:
+        now = float((await self._redis.time())[0])
+        return await self._redis.zcount(self._player_key(experience_id, player_id), now, "+inf") > 0
 
     # -- the replica's side ----------------------------------------------------------------------
 
@@ -146,16 +164,17 @@ class RedisBus:
                     await self._pubsub.subscribe(CHANNEL)
 
     async def _refresh(self) -> None:
-        """Keep this replica's presence entries alive while it serves those experiences."""
+        """Keep this replica's presence entries (game servers, players) alive while it holds their sockets."""
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                exps = self.hub.experiences_served()
-                if exps:
+                keys = [self._presence_key(exp) for exp in self.hub.experiences_served()]
+                keys += [self._player_key(exp, player) for exp, player in self.hub.players_here()]
+                if keys:
                     now = float((await self._redis.time())[0])
                     async with self._redis.pipeline(transaction=False) as pipe:
-                        for exp in exps:
-                            pipe.zadd(self._presence_key(exp), {self.replica_id: now + self.ttl})
+                        for key in keys:
+                            pipe.zadd(key, {self.replica_id: now + self.ttl})
                         await pipe.execute()
             except Exception:
                 log.exception("redis bus: refreshing presence failed")
