@@ -87,9 +87,13 @@ class Connection:
         if self._ws is not None:
             self._ws.transport.abort()
 
-    async def reconnect(self) -> "Connection":
-        """A fresh socket with the same credential; event handlers stay registered."""
+    async def reconnect(self, base_url: str | None = None) -> "Connection":
+        """A fresh socket with the same credential; event handlers stay registered.
+
+        ``base_url``: connect there instead (another replica of a scaled-out server)."""
         await self._close_socket()
+        if base_url is not None:
+            self.base_url = base_url.rstrip("/")
         return await self.connect()
 
     async def __aenter__(self) -> "Connection":

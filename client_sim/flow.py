@@ -50,8 +50,11 @@ def _step(timings: dict[str, float], name: str):
 
 async def run_player_flow(base_url: str, api_key: str, player_id: str, *, photo: bytes | None = None,
                           text_prompt: str | None = None, session_timeout: float = 300.0,
-                          end_with: str = "Exit") -> FlowResult:
-    """Drive request → queue → upload → preview → generate → edit on both sides → publish."""
+                          end_with: str = "Exit", client_url: str | None = None) -> FlowResult:
+    """Drive request → queue → upload → preview → generate → edit on both sides → publish.
+
+    ``client_url``: where the game client connects (default ``base_url``), e.g. another
+    replica of a scaled-out server than the game server's."""
     photo = photo if photo is not None else default_photo()
     result = FlowResult(player_id)
     def step(name: str):
@@ -66,7 +69,8 @@ async def run_player_flow(base_url: str, api_key: str, player_id: str, *, photo:
         async def confirm(_prompt: dict) -> bool:
             return True
 
-        async with GameClient(base_url, token, choose_photo=choose_photo, confirm_publish=confirm) as client:
+        async with GameClient(client_url or base_url, token, choose_photo=choose_photo,
+                              confirm_publish=confirm) as client:
             ready: asyncio.Future = asyncio.get_running_loop().create_future()
             with step("queue"):
                 _conn, result.wait_time = await server.RequestAvatarGenerationSessionAsync(

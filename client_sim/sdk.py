@@ -48,6 +48,11 @@ class _Side:
         self.conn = Connection(base_url, credential)
         self.copies: dict[str, AvatarCopy] = {}
 
+    @property
+    def base_url(self) -> str:
+        """The server this side is connected to (it changes when it reconnects elsewhere)."""
+        return self.conn.base_url
+
     async def connect(self):
         await self.conn.connect()
         return self
@@ -80,9 +85,11 @@ class _Side:
         self.copies[generation_id] = copy
         return copy
 
-    async def reconnect(self) -> None:
-        """Reconnect after a dropped connection and bring every loaded copy up to date."""
-        await self.conn.reconnect()
+    async def reconnect(self, base_url: str | None = None) -> None:
+        """Reconnect after a dropped connection and bring every loaded copy up to date.
+
+        ``base_url``: reconnect to another replica of a scaled-out server."""
+        await self.conn.reconnect(base_url)
         for copy in self.copies.values():
             await copy.resync()
 
@@ -173,7 +180,6 @@ class GameClient(_Side):
                  choose_photo: Callable[[dict], Awaitable[bytes | None]] | None = None,
                  confirm_publish: Callable[[dict], Awaitable[bool]] | None = None):
         super().__init__(base_url, token)
-        self.base_url = base_url.rstrip("/")
         self.token = token
         self.choose_photo = choose_photo
         self.confirm_publish = confirm_publish

@@ -11,6 +11,8 @@ port            embedded default                   scaled out
 ``BlobStore``   a folder                           the same folder on a shared volume
 ``JobQueue``    a local process pool               a job engine and ``acs worker``
 ``EventBus``    the hub of this process's sockets   Redis pub/sub to every replica's hub
+``PromptRelay`` none (prompts wait in this process)    Redis: open prompts and answers
+``EditFeed``    none (one process holds each document)  Redis Streams, one per document
 ``Purchases``   HTTP to ``PurchaseCallbackUrl``       the same
 ``Clock``       ``time.time``                      ``time.time``
 ==============  =================================  ====================================
@@ -22,11 +24,12 @@ database URL (``server.db.open_engine``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-__all__ = ["BlobStore", "Clock", "EventBus", "JobQueue", "Purchases", "Store"]
+__all__ = ["BlobStore", "Clock", "EventBus", "JobQueue", "PromptInfo", "PromptRelay", "Purchases", "Store", "EditFeed"]
 
 #: Seconds since the epoch; tests pass a fake one.
 Clock = Callable[[], float]
@@ -110,4 +113,54 @@ class EventBus(Protocol):
 
     async def player_online(self, experience_id: str, player_id: str) -> bool:
         """Whether the player has a game client socket open anywhere."""
+        ...
+
+
+@dataclass(eq=False)
+class PromptInfo:
+    """An open question to a player's client (a selfie, or the publish confirmation)."""
+
+    prompt_id: str
+    experience_id: str
+    player_id: str
+    session_id: str | None
+    #: "selfie" or "publish": an answer to one kind never resolves the other.
+    kind: str
+
+
+class PromptRelay(Protocol):
+    """Open prompts as every replica sees them: a player's answer may reach another replica
+    than the one whose call waits for it."""
+
+    async def claim_prompt(self, info: PromptInfo, ttl: float) -> bool:
+        """List the prompt; False when its session already has one open."""
+
+    async def prompt_info(self, prompt_id: str) -> PromptInfo | None: ...
+
+    async def answer_prompt(self, prompt_id: str, outcome: list) -> bool:
+        """Hand an answer to the replica that waits; False when it was answered or closed."""
+
+    async def forget_prompt(self, info: PromptInfo) -> None: ...
+
+    async def session_ended_everywhere(self, session_id: str, reason: str) -> None: ...
+
+
+class EditFeed(Protocol):
+    """Accepted edit batches, announced to every replica holding the document.
+
+    The database's log is authoritative; the feed only tells the others to look.
+    """
+
+    #: Called with (generation id, version, batch id, origin role, ops) for each batch read.
+    on_entry: Callable[..., Any] | None
+
+    async def publish(self, generation_id: str, version: int, batch_id: str, origin: str, ops: list) -> None:
+        """Announce a committed batch."""
+        ...
+
+    async def follow(self, generation_id: str) -> None:
+        """Read this document's batches from now on (call before loading it)."""
+        ...
+
+    def unfollow(self, generation_id: str) -> None:
         ...

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from client_sim.connection import RemoteError
 from client_sim.sdk import GameServer
 from server.db import JobRow, Preview, SessionRow, open_engine
 
@@ -163,3 +167,136 @@ async def test_one_session_pool_and_exact_quotas_across_replicas(tmp_path, postg
             assert (row.used_2d, row.reserved, len(previews)) == (3, None, 3)
     finally:
         await engine.dispose()
+
+
+async def test_the_whole_flow_with_the_game_server_on_one_replica_and_the_client_on_another(tmp_path, postgres,
+                                                                                            redis):
+    from client_sim.flow import run_player_flow
+
+    db_url = await postgres.create_database()
+    key = await new_experience(tmp_path, database_url=db_url)
+    async with Topology(tmp_path / "shared", db_url, redis.url, replicas=2, workers=2) as topo:
+        a, b = topo.urls
+        result = await asyncio.wait_for(run_player_flow(a, key, "p", client_url=b), 300)
+        assert result.publish["Result"] == "Success", (result.publish, topo.logs())
+        # The edit each side made reached the other side's copy through the other replica.
+        assert result.hashes["server_copy"] == result.hashes["client_copy"]
+        assert result.glb[:4] == b"glTF"
+
+
+async def test_a_replica_killed_its_client_reconnects_to_the_other_converges_and_loses_nothing_acked(
+        tmp_path, postgres, redis, astronaut_jpeg):
+    from client_sim.sdk import GameClient
+
+    from .conftest import generate
+
+    db_url = await postgres.create_database()
+    key = await new_experience(tmp_path, database_url=db_url)
+    async with Topology(tmp_path / "shared", db_url, redis.url, replicas=2, workers=1) as topo:
+        a, b = topo.urls
+        async with GameServer(a, key) as gs:
+            sid = (await active_session(gs, "p"))["SessionId"]
+            client = await GameClient(b, await gs.CreatePlayerToken("p")).connect()
+            _, gen_id = await generate(gs, a, client.conn.credential, astronaut_jpeg, sid)
+            server_copy = await gs.LoadGeneratedAvatarAsync(gen_id)
+            client_copy = await client.LoadGeneratedAvatarAsync(gen_id)
+            head = client_copy.avatar.parts["Head"]
+            vids = head.GetVertices()[:10]
+            acked = []
+            for i, vid in enumerate(vids):  # edits acknowledged through replica B
+                x, y, z = head.GetPosition(vid)
+                acked.append(await client_copy.edit([{"op": "SetPosition", "Part": "Head", "VertexId": vid,
+                                                      "Position": [x, y + 0.002 * (i + 1), z]}]))
+            await server_copy.wait_version(acked[-1])
+            acked_hash = client_copy.content_hash()
+
+            topo.replicas[1].kill()  # kill -9: no goodbye to anyone
+            await client.reconnect(a)  # the client's retry lands on replica A
+            assert client_copy.version == acked[-1] and client_copy.content_hash() == acked_hash
+            # Both sides go on editing through replica A and converge.
+            v1 = await server_copy.edit([{"op": "SetPosition", "Part": "Head", "VertexId": vids[0],
+                                          "Position": [0.0, 1.0, 0.0]}])
+            v2 = await client_copy.edit([{"op": "SetPosition", "Part": "Head", "VertexId": vids[1],
+                                          "Position": [0.0, 1.1, 0.0]}])
+            await asyncio.gather(server_copy.wait_version(max(v1, v2)), client_copy.wait_version(max(v1, v2)))
+            assert server_copy.content_hash() == client_copy.content_hash()
+            assert max(v1, v2) == acked[-1] + 2  # nothing acknowledged was lost or applied twice
+            fresh = await GameServer(a, key).connect()
+            try:
+                again = await fresh.LoadGeneratedAvatarAsync(gen_id)
+                assert again.content_hash() == server_copy.content_hash()
+            finally:
+                await fresh.close()
+            await client.close()
+
+
+# -- convergence across replicas, property-tested ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def shared_document(tmp_path_factory, postgres, redis):
+    """Two replicas, one worker, and a generated avatar whose document the examples edit."""
+    from tests.faces import jpeg, real_faces
+
+    from .conftest import generate
+
+    tmp = tmp_path_factory.mktemp("scaled-doc")
+    db_url = await postgres.create_database()
+    key = await new_experience(tmp, database_url=db_url, Allowed3DGenerations=1)
+    async with Topology(tmp / "shared", db_url, redis.url, replicas=2, workers=1) as topo:
+        async with GameServer(topo.urls[0], key) as gs:
+            sid = (await active_session(gs, "p"))["SessionId"]
+            token = await gs.CreatePlayerToken("p", 3600)
+            _, gen_id = await generate(gs, topo.urls[0], token, jpeg(real_faces()["astronaut"]), sid)
+        yield topo, key, token, gen_id
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+async def test_concurrent_edits_converge_across_two_replicas(shared_document, data):
+    """Game server and game client edit at once, each through a replica, drop their sockets and come
+    back through either replica; once quiet, both copies and a fresh load from each replica agree."""
+    from client_sim.sdk import GameClient
+
+    topo, key, token, gen_id = shared_document
+    urls = topo.urls
+    gs = await GameServer(urls[data.draw(st.integers(0, 1), label="server replica")], key).connect()
+    client = await GameClient(urls[data.draw(st.integers(0, 1), label="client replica")], token).connect()
+    try:
+        copies = {"server": await gs.LoadGeneratedAvatarAsync(gen_id),
+                  "client": await client.LoadGeneratedAvatarAsync(gen_id)}
+        sides = {"server": gs, "client": client}
+        vids = copies["server"].avatar.parts["Head"].GetVertices()[:50]
+        for _ in range(data.draw(st.integers(3, 10), label="rounds")):
+            sends = []
+            for name, copy in copies.items():
+                for _ in range(data.draw(st.integers(0, 3), label=f"{name} edits")):
+                    if data.draw(st.booleans(), label="paint"):
+                        x, y = data.draw(st.integers(0, 200)), data.draw(st.integers(0, 200))
+                        rgb = [data.draw(st.integers(0, 10)) / 10 for _ in range(3)]
+                        ops = [{"op": "DrawRectangle", "Image": "Head", "Position": [x, y], "Size": [4, 4],
+                                "Color": rgb, "Transparency": 0.0}]
+                    else:
+                        vid = data.draw(st.sampled_from(vids))
+                        ops = [{"op": "SetPosition", "Part": "Head", "VertexId": vid,
+                                "Position": [data.draw(st.integers(-100, 100)) / 1000, 1.5, 0.1]}]
+                    sends.append(copy.edit(ops))
+            outcomes = await asyncio.gather(*sends, return_exceptions=True)
+            assert not [o for o in outcomes if isinstance(o, RemoteError)], outcomes  # valid edits are never refused
+            for name, side in sides.items():
+                if data.draw(st.booleans(), label=f"{name} drops its socket"):
+                    side.conn.drop()
+                    await side.reconnect(urls[data.draw(st.integers(0, 1), label=f"{name} comes back to")])
+        for side in sides.values():  # settle: whatever is still unacknowledged is resent
+            await side.reconnect()
+        top = max(c.version for c in copies.values())
+        await asyncio.gather(*(c.wait_version(top, timeout=20) for c in copies.values()))
+        hashes = {name: c.content_hash() for name, c in copies.items()}
+        for url in urls:
+            async with GameServer(url, key) as fresh:
+                hashes[url] = (await fresh.LoadGeneratedAvatarAsync(gen_id)).content_hash()
+        assert len(set(hashes.values())) == 1, hashes
+    finally:
+        await gs.close()
+        await client.close()

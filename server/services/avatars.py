@@ -6,7 +6,7 @@ import asyncio
 
 from meshes import GetValidationRules, validate_full_body
 from schemas import methods as m
-from schemas.errors import InvalidParams, NotFound
+from schemas.errors import NotFound
 from server.core.ids import new_id
 from server.db import Generation, Preview
 from server.services.service import Call, Service, method
@@ -69,9 +69,6 @@ async def load_avatar(svc: Service, call: Call, p: m.LoadGeneratedAvatarAsync) -
 @method("ApplyEdits")
 async def apply_edits(svc: Service, call: Call, p: m.ApplyEdits) -> dict:
     doc = await owned_document(svc, call, p.GenerationId)
-    if p.BaseVersion < 0 or p.BaseVersion > doc.version:
-        raise InvalidParams(f"BaseVersion {p.BaseVersion} is not a version of this document "
-                            f"(latest is {doc.version}).")
     submitted = await svc.documents.apply(doc, p.Ops, call.conn, call.principal.role,
                                           base_version=p.BaseVersion, batch_id=p.BatchId)
     return {"GenerationId": doc.generation_id, "Version": submitted.version, "Duplicate": submitted.duplicate}

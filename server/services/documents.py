@@ -22,22 +22,34 @@ resends its unacknowledged batches, which the log answers as duplicates.
 
 Large batches run in a thread and a batch's pixel work is capped, so one edit
 cannot stall the event loop.  Documents nobody holds open are dropped from memory.
+
+Scaled out (an ``EditFeed`` is given), every replica may hold a copy of a document
+and accept edits to it; the database orders them.  A batch is accepted under the
+document's PostgreSQL advisory lock, after the copy has caught up with the rows other
+replicas committed, and written in that transaction: the log in the database is the
+one authoritative order, and a batch is durable before it is acknowledged.  Then it
+goes on the document's stream in Redis; the replicas holding the document apply it to
+their copies and relay it to their sockets, in version order (a gap is filled from
+the database).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
 import msgpack
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from meshes import Avatar, ops_cost
 from meshes.sync import DocumentLog, Submitted
-from schemas.errors import Conflict, InvalidParams
+from schemas.errors import AcsError, Conflict, InvalidParams
+from schemas.frames import event_frame
 from server.core.ids import new_id
 from server.db import EditOp, EditSnapshot, Generation
+from server.ports import EditFeed
 from server.services.hub import Connection, Hub
 
 __all__ = ["LiveDocument", "Documents", "check_op_count", "MAX_OPS_PER_BATCH", "MAX_PIXELS_PER_BATCH", "INLINE_COST"]
@@ -112,6 +124,11 @@ class LiveDocument:
             raise Conflict("This avatar is being published; wait for the result.", code="PublishInProgress")
 
 
+def _lock_key(generation_id: str) -> int:
+    """The document's advisory lock key: a signed 64-bit hash of its id."""
+    return int.from_bytes(hashlib.sha256(generation_id.encode()).digest()[:8], "big", signed=True)
+
+
 def check_op_count(ops) -> None:
     """Refuse a batch that is not 1 to MAX_OPS_PER_BATCH ops (checked before anything is charged)."""
     if not isinstance(ops, list) or not 1 <= len(ops) <= MAX_OPS_PER_BATCH:
@@ -119,8 +136,11 @@ def check_op_count(ops) -> None:
 
 
 class Documents:
-    def __init__(self, *, db, blobs, hub: Hub, clock, history: int = 512):
+    def __init__(self, *, db, blobs, hub: Hub, clock, history: int = 512, feed: EditFeed | None = None):
         self.db = db
+        self.feed = feed
+        if feed is not None:
+            feed.on_entry = self._remote_entry
         self.blobs = blobs
         self.hub = hub
         self.clock = clock
@@ -152,10 +172,15 @@ class Documents:
     async def open(self, gen: Generation) -> LiveDocument:
         doc = self._docs.get(gen.id)
         if doc is not None:
+            if self.feed is not None:
+                async with doc.lock:
+                    await self._catch_up(doc)
             return doc
         lock = self._loading.setdefault(gen.id, asyncio.Lock())
         async with lock:
             if gen.id not in self._docs:
+                if self.feed is not None:
+                    await self.feed.follow(gen.id)  # before loading: nothing committed meanwhile is missed
                 doc_log, due = await self._load(gen)
                 self._evict_idle()
                 self._docs[gen.id] = LiveDocument(gen.id, gen.experience_id, gen.player_id, doc_log,
@@ -207,7 +232,7 @@ class Documents:
             if conn in doc.subscribers:
                 doc.subscribers.discard(conn)
                 if self._idle(doc):
-                    del self._docs[gen_id]  # replayed from the database when opened again
+                    self._drop(gen_id)  # replayed from the database when opened again
 
     @staticmethod
     def _idle(doc: LiveDocument) -> bool:
@@ -216,7 +241,12 @@ class Documents:
     def _evict_idle(self) -> None:
         idle = [g for g, d in self._docs.items() if self._idle(d)]
         for gen_id in idle[: max(0, len(idle) - MAX_IDLE_DOCUMENTS + 1)]:
-            del self._docs[gen_id]
+            self._drop(gen_id)
+
+    def _drop(self, generation_id: str) -> None:
+        self._docs.pop(generation_id, None)
+        if self.feed is not None:
+            self.feed.unfollow(generation_id)
 
     # -- editing ---------------------------------------------------------------
 
@@ -229,8 +259,11 @@ class Documents:
         """
         check_op_count(ops)
         batch_id = batch_id or new_id(f"{role}-batch")
+        if self.feed is not None:
+            return await self._apply_shared(doc, ops, origin, role, base_version=base_version, batch_id=batch_id)
         async with doc.lock:
             doc.check_editable()
+            _check_base(doc, base_version)
             cost = ops_cost(doc.avatar, ops)
             if cost > MAX_PIXELS_PER_BATCH:
                 raise InvalidParams(f"This batch would touch more than {MAX_PIXELS_PER_BATCH} pixels; "
@@ -262,6 +295,8 @@ class Documents:
     async def sync(self, doc: LiveDocument, version: int, conn: Connection | None) -> dict:
         """What a reconnecting copy at ``version`` needs: the batches after it, or a snapshot."""
         async with doc.lock:
+            if self.feed is not None:
+                await self._catch_up(doc)
             self.subscribe(doc, conn)
             durable = doc.version - len(doc.in_flight)
             batches = doc.log.since(version)
@@ -311,7 +346,7 @@ class Documents:
                 # Applied in memory but not persisted: never acknowledged; the copy is
                 # dropped and replayed from the database when next opened.
                 a.doc.broken = True
-                self._docs.pop(a.doc.generation_id, None)
+                self._drop(a.doc.generation_id)
                 a.done.set_exception(Conflict("The edit could not be saved; reload the document.",
                                               code="EditNotSaved"))
             for a in durable:
@@ -321,3 +356,103 @@ class Documents:
                     "Ops": a.ops, "Origin": a.row.origin,
                 })
                 a.done.set_result(a.row.version)
+
+
+    # -- scaled out: the database orders, Redis relays --------------------------------------
+
+    async def _apply_shared(self, doc: LiveDocument, ops: list, origin: Connection | None, role: str, *,
+                            base_version: int, batch_id: str) -> Submitted:
+        async with doc.lock:
+            try:
+                async with self.db.begin() as db:
+                    await db.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                     {"key": _lock_key(doc.generation_id)})
+                    await self._catch_up(doc, db)
+                    doc.check_editable()
+                    _check_base(doc, base_version)
+                    cost = ops_cost(doc.avatar, ops)
+                    if cost > MAX_PIXELS_PER_BATCH:
+                        raise InvalidParams(f"This batch would touch more than {MAX_PIXELS_PER_BATCH} pixels; "
+                                            "split it into smaller batches.")
+                    if cost <= INLINE_COST and len(ops) <= INLINE_OPS:
+                        submitted = doc.log.submit(batch_id, base_version, ops, role)
+                    else:
+                        submitted = await asyncio.to_thread(doc.log.submit, batch_id, base_version, ops, role)
+                    if submitted.duplicate:
+                        return submitted
+                    db.add(EditOp(generation_id=doc.generation_id, version=submitted.version, batch_id=batch_id,
+                                  origin=role, ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock()))
+            except (AcsError, asyncio.CancelledError):
+                raise
+            except Exception:
+                # Applied here but not committed: never acknowledged; this copy is dropped and
+                # loaded again from the database when next opened.
+                log.exception("could not persist an edit batch of %s", doc.generation_id)
+                doc.broken = True
+                self._drop(doc.generation_id)
+                raise Conflict("The edit could not be saved; reload the document.", code="EditNotSaved") from None
+            if submitted.version % SNAPSHOT_EVERY == 0:
+                self._snapshot_later(doc.generation_id, submitted.version,
+                                     await asyncio.to_thread(doc.avatar.to_wire), None)
+            self._relay(doc, submitted.version, batch_id, role, ops, origin)
+        try:
+            await self.feed.publish(doc.generation_id, submitted.version, batch_id, role, ops)
+        except Exception:  # durable already; the other replicas catch up from the database
+            log.exception("could not announce edit %s of %s", submitted.version, doc.generation_id)
+        return submitted
+
+    def _relay(self, doc: LiveDocument, version: int, batch_id: str, origin_role: str, ops: list,
+               origin: Connection | None = None) -> None:
+        frame = event_frame("EditsApplied", {"GenerationId": doc.generation_id, "Version": version,
+                                             "BatchId": batch_id, "Ops": ops, "Origin": origin_role})
+        for conn in list(doc.subscribers):
+            if conn is not origin:
+                conn.push(frame)
+
+    async def _catch_up(self, doc: LiveDocument, db=None) -> None:
+        """Apply (and relay) what other replicas committed since this copy's version; the
+        document's lock is held."""
+        async def read(db):
+            rows = (await db.scalars(select(EditOp).where(EditOp.generation_id == doc.generation_id,
+                                                          EditOp.version > doc.version)
+                                     .order_by(EditOp.version))).all()
+            published = await db.scalar(select(Generation.published_bundle_id)
+                                        .where(Generation.id == doc.generation_id))
+            return rows, published
+
+        if db is None:
+            async with self.db() as session:
+                rows, published = await read(session)
+        else:
+            rows, published = await read(db)
+        doc.published = doc.published or published is not None
+        for r in rows:
+            ops = msgpack.unpackb(r.ops, raw=False)
+            doc.log.restore([(r.version, r.batch_id, r.origin, ops)])
+            self._relay(doc, r.version, r.batch_id, r.origin, ops)
+
+    async def _remote_entry(self, generation_id: str, version: int, batch_id: str, origin: str, ops: list) -> None:
+        doc = self._docs.get(generation_id)
+        if doc is None or version <= doc.version:
+            return  # not open here, or already applied (this replica's own, or caught up)
+        task = asyncio.create_task(self._follow(doc, version, batch_id, origin, ops))
+        self._snapshots.add(task)  # awaited on shutdown like the snapshots
+        task.add_done_callback(self._snapshots.discard)
+
+    async def _follow(self, doc: LiveDocument, version: int, batch_id: str, origin: str, ops: list) -> None:
+        try:
+            async with doc.lock:
+                if version == doc.version + 1:
+                    doc.log.restore([(version, batch_id, origin, ops)])
+                    self._relay(doc, version, batch_id, origin, ops)
+                elif version > doc.version:
+                    await self._catch_up(doc)  # an earlier entry is still on its way: read the log
+        except Exception:
+            log.exception("following edit %s of %s failed; dropping the copy", version, doc.generation_id)
+            self._drop(doc.generation_id)
+
+
+def _check_base(doc: LiveDocument, base_version: int) -> None:
+    if base_version < 0 or base_version > doc.version:
+        raise InvalidParams(f"BaseVersion {base_version} is not a version of this document "
+                            f"(latest is {doc.version}).")

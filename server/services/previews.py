@@ -50,9 +50,9 @@ async def prompt_select_image(svc: Service, call: Call, p: m.PromptSelectAvatarG
                        code="FeatureUnavailable")
     file_id = new_id("file")
     # Refuses a second open prompt for the session before anything is stored.
-    pending = svc.prompts.open(file_id, session.experience_id, session.player_id, kind="selfie",
-                               session_id=session.session_id)
     timeout = p.TimeoutSeconds if p.TimeoutSeconds else svc.config.selfie_timeout
+    pending = await svc.prompts.open(file_id, session.experience_id, session.player_id, kind="selfie",
+                                     session_id=session.session_id, ttl=timeout + 60)
     try:
         async with svc.db.begin() as db:
             db.add(FileRow(id=file_id, session_id=session.session_id, experience_id=session.experience_id,
@@ -64,7 +64,7 @@ async def prompt_select_image(svc: Service, call: Call, p: m.PromptSelectAvatarG
     except BaseException as exc:
         # Timed out, declined, session ended or the caller went away: the upload
         # slot closes, so a late upload cannot land in it.
-        svc.prompts.discard(file_id)
+        await svc.prompts.discard(file_id)
         async with svc.db.begin() as db:
             await db.execute(update(FileRow).where(FileRow.id == file_id, FileRow.state == "Pending")
                              .values(state="Expired"))
@@ -79,13 +79,13 @@ async def respond_select_image(svc: Service, call: Call, p: m.RespondPromptSelec
     reason = p.Reason or "SelfieConsentDenied"
     if reason not in SELFIE_REFUSALS:
         raise InvalidParams(f"Reason must be one of {', '.join(SELFIE_REFUSALS)}.")
-    svc.check_owner(svc.prompts.get(p.FileId, kind="selfie"), call.principal, "selfie prompt")
+    svc.check_owner(await svc.prompts.get(p.FileId, kind="selfie"), call.principal, "selfie prompt")
     async with svc.db.begin() as db:
         declined = (await db.execute(update(FileRow).where(FileRow.id == p.FileId, FileRow.state == "Pending")
                                      .values(state="Declined"))).rowcount
     if not declined:
         raise Conflict("That selfie was already uploaded.", code="FileNotPending")
-    svc.prompts.fail(p.FileId, Conflict(SELFIE_REFUSALS[reason], code=reason))
+    await svc.prompts.fail(p.FileId, Conflict(SELFIE_REFUSALS[reason], code=reason))
     return {"FileId": p.FileId}
 
 
@@ -145,7 +145,7 @@ async def accept_upload(svc: Service, call: Call, file_id: str | None, session_i
     finally:
         if not stored:
             await asyncio.shield(svc.sessions.give_back_upload_room(session_id, len(data)))
-    svc.prompts.resolve(file_id, file_id)
+    await svc.prompts.resolve(file_id, file_id)
     return {"FileId": file_id, "Format": info["format"], "Width": info["width"], "Height": info["height"]}
 
 

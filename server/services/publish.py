@@ -93,12 +93,13 @@ async def prompt_create_avatar(svc: Service, call: Call, p: m.PromptCreateAvatar
         return refusal
 
     prompt_id = new_id("prm")
-    pending = svc.prompts.open(prompt_id, gen.experience_id, gen.player_id, kind="publish")
+    timeout = p.TimeoutSeconds if p.TimeoutSeconds else svc.config.publish_timeout
+    pending = await svc.prompts.open(prompt_id, gen.experience_id, gen.player_id, kind="publish",
+                                     ttl=timeout + 60)
     await svc.bus.to_player(gen.experience_id, gen.player_id, "PromptCreateAvatar", {
         "PromptId": prompt_id, "GenerationId": gen.id, "PlayerId": gen.player_id,
     })
     await call.progress(0.1, "WaitingForPlayer")
-    timeout = p.TimeoutSeconds if p.TimeoutSeconds else svc.config.publish_timeout
     try:
         accepted, client_hash = await svc.prompts.wait(pending, timeout)
     except asyncio.TimeoutError:
@@ -180,8 +181,8 @@ async def _publish(svc: Service, call: Call, gen: Generation, doc: LiveDocument,
 
 @method("RespondPromptCreateAvatar")
 async def respond_create_avatar(svc: Service, call: Call, p: m.RespondPromptCreateAvatar) -> dict:
-    pending = svc.prompts.get(p.PromptId, kind="publish")
+    pending = await svc.prompts.get(p.PromptId, kind="publish")
     svc.check_owner(pending, call.principal, "prompt")
-    if not svc.prompts.resolve(p.PromptId, (p.Accepted, p.ContentHash)):
+    if not await svc.prompts.resolve(p.PromptId, (p.Accepted, p.ContentHash)):
         raise InvalidParams("That prompt was already answered or has expired.")
     return {"PromptId": p.PromptId}

@@ -28,7 +28,7 @@ from server.core.auth import (
     hashed_creation_tokens,
 )
 from server.db import Experience, FileRow, TokenRevocation
-from server.ports import BlobStore, Clock, EventBus, JobQueue, Purchases, Store
+from server.ports import BlobStore, Clock, EditFeed, EventBus, JobQueue, PromptRelay, Purchases, Store
 from server.services.documents import Documents
 from server.services.hub import Connection, Hub
 from server.services.prompts import Prompts
@@ -73,7 +73,8 @@ def method(name: str):
 
 class Service:
     def __init__(self, *, config: Config, db: Store, blobs: BlobStore, jobs: JobQueue, purchases: Purchases,
-                 secret: bytes, clock: Clock = time.time, hub: Hub | None = None, bus: EventBus | None = None):
+                 secret: bytes, clock: Clock = time.time, hub: Hub | None = None, bus: EventBus | None = None,
+                 prompt_relay: PromptRelay | None = None, edit_feed: EditFeed | None = None):
         self.config = config
         self.db = db
         self.blobs = blobs
@@ -86,8 +87,9 @@ class Service:
         self.tokens = PlayerTokens(secret)
         self.sessions = SessionService(config=config, db=db, bus=self.bus, blobs=blobs, clock=clock,
                                        shared=config.scaled)
-        self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history)
-        self.prompts = Prompts()
+        self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history,
+                                   feed=edit_feed)
+        self.prompts = Prompts(relay=prompt_relay)
         #: API key hash → experience id, for keys seen (keys are never changed in place).
         self._api_keys: dict[str, str] = {}
         #: (experience id, player id) → when its tokens were last revoked; the whole table,

@@ -18,6 +18,7 @@ from server.adapters.blobs import FolderBlobStore
 from server.adapters.local.jobs import ProcessPoolJobs
 from server.adapters.purchases import HttpPurchases
 from server.adapters.scaled.bus import RedisBus
+from server.adapters.scaled.edits import RedisEditFeed
 from server.adapters.scaled.jobs import ProcrastinateJobs
 from server.config import MAX_UPLOAD_BYTES, Config
 from server.core.limits import CallerBudgets
@@ -74,17 +75,24 @@ def create_app(config: Config, *, executor=None) -> web.Application:
             jobs = ProcessPoolJobs(config.workers, executor=executor)
         await jobs.warm()  # load the face models now, not on the first player's request
         hub = Hub()
-        bus = RedisBus(hub, config.redis_url) if config.scaled else None  # events cross replicas
-        if bus is not None:
-            await bus.start()
+        # Scaled out, events, prompts and edit batches cross replicas through Redis.
+        bus = RedisBus(hub, config.redis_url) if config.scaled else None
+        feed = RedisEditFeed(config.redis_url) if config.scaled else None
+        for part in (bus, feed):
+            if part is not None:
+                await part.start()
         svc = Service(config=config, db=sessionmaker, blobs=FolderBlobStore(config.blob_dir), jobs=jobs,
-                      purchases=HttpPurchases(), secret=load_secret(config.data_dir), hub=hub, bus=bus)
+                      purchases=HttpPurchases(), secret=load_secret(config.data_dir), hub=hub, bus=bus,
+                      prompt_relay=bus, edit_feed=feed)
+        if bus is not None:
+            bus.attach_prompts(svc.prompts)
         await svc.start()
         app[SERVICE] = svc
         yield
         await svc.stop()
-        if bus is not None:
-            await bus.stop()
+        for part in (feed, bus):
+            if part is not None:
+                await part.stop()
         jobs.shutdown()
         await engine.dispose()
 

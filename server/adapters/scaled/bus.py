@@ -15,6 +15,12 @@ entry it PUBLISHes; with none it appends to the list ``acs:backlog:<id>`` (the n
 opens adds its entry and takes the backlog in one script, so an event is either
 published while the entry exists or kept and taken by the next game server: never both,
 never neither.
+
+Open prompts are listed in Redis too (``acs:prompt:<id>``, with a time limit), so a
+player's answer reaching another replica is checked against its owner there and
+handed, once (the entry is deleted by the first answer), to the replica that waits.
+A session's open selfie prompt is also held by ``acs:prompt-session:<id>`` (SET NX),
+so a session never has two.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import secrets
 import msgpack
 
 from schemas.frames import event_frame
+from server.ports import PromptInfo
 
 __all__ = ["RedisBus"]
 
@@ -45,6 +52,15 @@ end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 return -1
+"""
+
+# KEYS: the prompt's entry.  ARGV: channel, message.  The first answer deletes the entry.
+_ANSWER = """
+if redis.call('DEL', KEYS[1]) == 1 then
+  redis.call('PUBLISH', ARGV[1], ARGV[2])
+  return 1
+end
+return 0
 """
 
 # KEYS: presence zset, backlog list.  ARGV: replica id, ttl seconds.  Returns the backlog.
@@ -69,7 +85,12 @@ class RedisBus:
         self._redis = None
         self._pubsub = None
         self._tasks: list[asyncio.Task] = []
+        self._prompts = None
         hub.on_server_presence = self._server_presence
+
+    def attach_prompts(self, prompts) -> None:
+        """Settle this process's waiting prompts (``Prompts.deliver``) from other replicas' answers."""
+        self._prompts = prompts
 
     async def start(self) -> None:
         import redis.asyncio as aioredis
@@ -78,6 +99,7 @@ class RedisBus:
         await self._redis.ping()
         self._publish_or_keep = self._redis.register_script(_PUBLISH_OR_KEEP)
         self._arrive_and_take = self._redis.register_script(_ARRIVE_AND_TAKE)
+        self._answer = self._redis.register_script(_ANSWER)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(CHANNEL)
         self._tasks = [asyncio.create_task(self._listen(), name="redis-bus"),
@@ -110,12 +132,12 @@ class RedisBus:
     # -- EventBus -----------------------------------------------------------------------------
 
     async def to_experience(self, experience_id: str, event: str, data: dict) -> None:
-        message = msgpack.packb([experience_id, None, event_frame(event, data)], use_bin_type=True)
+        message = msgpack.packb(["push", experience_id, None, event_frame(event, data)], use_bin_type=True)
         await self._publish_or_keep(keys=[self._presence_key(experience_id), f"acs:backlog:{experience_id}"],
                                     args=[CHANNEL, message, BACKLOG])
 
     async def to_player(self, experience_id: str, player_id: str, event: str, data: dict) -> None:
-        message = msgpack.packb([experience_id, player_id, event_frame(event, data)], use_bin_type=True)
+        message = msgpack.packb(["push", experience_id, player_id, event_frame(event, data)], use_bin_type=True)
         await self._redis.publish(CHANNEL, message)
 
     async def player_presence(self, experience_id: str, player_id: str, connected: bool) -> None:
@@ -140,8 +162,7 @@ class RedisBus:
         kept = await self._arrive_and_take(keys=[key, f"acs:backlog:{experience_id}"],
                                            args=[self.replica_id, self.ttl])
         for message in kept:
-            exp, player, frame = msgpack.unpackb(message, raw=False)
-            self.hub.deliver(exp, player, frame)
+            self._handle(msgpack.unpackb(message, raw=False))
 
     async def _listen(self) -> None:
         while True:
@@ -150,11 +171,9 @@ class RedisBus:
                     if msg.get("type") != "message":
                         continue
                     try:
-                        exp, player, frame = msgpack.unpackb(msg["data"], raw=False)
+                        self._handle(msgpack.unpackb(msg["data"], raw=False))
                     except (ValueError, TypeError, msgpack.UnpackException):
                         log.warning("ignored a malformed message on %s", CHANNEL)
-                        continue
-                    self.hub.deliver(exp, player, frame)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -162,6 +181,49 @@ class RedisBus:
                 await asyncio.sleep(1.0)
                 with contextlib.suppress(Exception):
                     await self._pubsub.subscribe(CHANNEL)
+
+    def _handle(self, message: list) -> None:
+        kind, *rest = message
+        if kind == "push":
+            exp, player, frame = rest
+            self.hub.deliver(exp, player, frame)
+        elif kind == "prompt" and self._prompts is not None:
+            prompt_id, outcome = rest
+            self._prompts.deliver(prompt_id, outcome)
+        elif kind == "session-ended" and self._prompts is not None:
+            session_id, reason = rest
+            self._prompts.session_ended_here(session_id, reason)
+
+    # -- PromptRelay -------------------------------------------------------------------------------
+
+    async def claim_prompt(self, info: PromptInfo, ttl: float) -> bool:
+        ttl_ms = max(1000, int(ttl * 1000))
+        if info.session_id is not None and not await self._redis.set(
+                f"acs:prompt-session:{info.session_id}", info.prompt_id, nx=True, px=ttl_ms):
+            return False
+        entry = [info.experience_id, info.player_id, info.session_id, info.kind]
+        await self._redis.set(f"acs:prompt:{info.prompt_id}", msgpack.packb(entry), px=ttl_ms)
+        return True
+
+    async def prompt_info(self, prompt_id: str) -> PromptInfo | None:
+        entry = await self._redis.get(f"acs:prompt:{prompt_id}")
+        if entry is None:
+            return None
+        exp, player, session, kind = msgpack.unpackb(entry, raw=False)
+        return PromptInfo(prompt_id, exp, player, session, kind)
+
+    async def answer_prompt(self, prompt_id: str, outcome: list) -> bool:
+        message = msgpack.packb(["prompt", prompt_id, outcome], use_bin_type=True)
+        return bool(await self._answer(keys=[f"acs:prompt:{prompt_id}"], args=[CHANNEL, message]))
+
+    async def forget_prompt(self, info: PromptInfo) -> None:
+        keys = [f"acs:prompt:{info.prompt_id}"]
+        if info.session_id is not None:
+            keys.append(f"acs:prompt-session:{info.session_id}")
+        await self._redis.delete(*keys)
+
+    async def session_ended_everywhere(self, session_id: str, reason: str) -> None:
+        await self._redis.publish(CHANNEL, msgpack.packb(["session-ended", session_id, reason]))
 
     async def _refresh(self) -> None:
         """Keep this replica's presence entries (game servers, players) alive while it holds their sockets."""
