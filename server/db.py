@@ -34,6 +34,8 @@ class Experience(Base):
     #: Per-experience overrides: Allowed2DGenerations, Allowed3DGenerations,
     #: SessionTime, QueueShare, DefaultStyle.
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: Batches being made now: hold id → [photos, until when the hold counts] (BatchPhotosPerHour).
+    batch_holds: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class Player(Base):

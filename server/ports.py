@@ -107,6 +107,10 @@ class EventBus(Protocol):
         """To the player's game client sockets (nothing is kept for a player who has none)."""
         ...
 
+    async def tokens_revoked(self, experience_id: str, player_id: str, revoked_at: float) -> None:
+        """Tell the other replicas that the player's tokens issued until ``revoked_at`` are refused."""
+        ...
+
     async def player_presence(self, experience_id: str, player_id: str, connected: bool) -> None:
         """This process's first socket of the player opened, or its last one closed."""
         ...

@@ -300,3 +300,39 @@ async def test_concurrent_edits_converge_across_two_replicas(shared_document, da
     finally:
         await gs.close()
         await client.close()
+
+
+async def test_revocations_and_batch_quotas_hold_across_replicas(tmp_path, postgres, redis, astronaut_jpeg):
+    import base64
+
+    from client_sim.sdk import GameClient
+
+    db_url = await postgres.create_database()
+    key = await new_experience(tmp_path, database_url=db_url, BatchPhotosPerHour=3)
+    async with Topology(tmp_path / "shared", db_url, redis.url, replicas=2, workers=1) as topo:
+        a, b = topo.urls
+        # A revocation made through replica A closes the player's socket on replica B, and B
+        # refuses the token from then on.
+        token = (await Http(a, key).rpc("CreatePlayerToken", {"PlayerId": "p"}))[1]["Token"]
+        client = await GameClient(b, token).connect()
+        assert await client.conn.call("GetValidationRules")
+        status, body = await Http(a, key).rpc("RevokePlayerTokens", {"PlayerId": "p"})
+        assert status == 200, body
+        deadline = time.monotonic() + 10
+        with pytest.raises(ConnectionError):  # the socket on replica B is closed by the server
+            while time.monotonic() < deadline:
+                await asyncio.wait_for(client.conn.call("GetValidationRules"), 5)
+                await asyncio.sleep(0.05)
+        await client.close()
+        status, body = await Http(b, token).rpc("GetValidationRules", {})
+        assert status == 401 and body["error"]["code"] == "TokenRevoked"
+
+        # Two batches of two at once, one through each replica, against a quota of three per hour:
+        # one is made, the other refused whole.
+        photo = base64.b64encode(astronaut_jpeg).decode()
+        answers = await asyncio.gather(*(Http(url, key).rpc("GenerateAvatar2DPreviewBatch", {"Photos": [photo] * 2})
+                                         for url in (a, b)))
+        statuses = sorted(status for status, _ in answers)
+        assert statuses == [200, 429], answers
+        refused = next(body for status, body in answers if status == 429)
+        assert refused["error"]["code"] == "BatchQuotaExceeded"

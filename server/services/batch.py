@@ -21,7 +21,8 @@ from schemas import methods as m
 from schemas.errors import AcsError, InvalidParams, RequestError
 from server.config import MAX_UPLOAD_BYTES
 from server.core.ids import new_id
-from server.db import Preview
+from server.db import Experience, Preview
+from server.services.locks import held
 from server.services.previews import preview_options, store_preview
 from server.services.service import Call, Service, method
 
@@ -30,28 +31,36 @@ MAX_BATCH = 50
 BATCH_WINDOW = 3600.0
 
 
-async def _reserve_batch(svc: Service, exp, count: int) -> None:
-    """Hold ``count`` photos of the experience's hourly batch quota, or refuse."""
+async def _reserve_batch(svc: Service, exp, count: int) -> str:
+    """Hold ``count`` photos of the experience's hourly batch quota, or refuse; returns the hold's id.
+
+    Holds are stored with the experience (each expires after the window, should its
+    server die mid-batch), checked and taken under the experience's quota lock, so
+    concurrent batches, on any replica, see each other."""
     limit = int((exp.settings or {}).get("BatchPhotosPerHour", svc.config.batch_photos_per_hour))
-    async with svc.db() as db:
-        made = await db.scalar(select(func.count()).select_from(Preview).where(
-            Preview.experience_id == exp.id, Preview.session_id.is_(None),
-            Preview.created_at > svc.clock() - BATCH_WINDOW))
-    # No await between the check and the reservation: concurrent batches see each other.
-    held = svc.batch_photos_in_flight.get(exp.id, 0)
-    left = max(0, limit - made - held)
-    if count > left:
-        raise RequestError(f"This experience may make {limit} batch previews per hour; {left} are left now.",
-                           code="BatchQuotaExceeded", status=429)
-    svc.batch_photos_in_flight[exp.id] = held + count
+    hold_id = new_id("hold")
+    async with held(svc.db, f"batch-quota:{exp.id}", shared=svc.config.scaled):
+        now = svc.clock()
+        async with svc.db.begin() as db:
+            made = await db.scalar(select(func.count()).select_from(Preview).where(
+                Preview.experience_id == exp.id, Preview.session_id.is_(None),
+                Preview.created_at > now - BATCH_WINDOW))
+            row = await db.get(Experience, exp.id)
+            holds = {h: v for h, v in (row.batch_holds or {}).items() if v[1] > now}
+            left = max(0, limit - made - sum(n for n, _until in holds.values()))
+            if count > left:
+                raise RequestError(f"This experience may make {limit} batch previews per hour; {left} are left now.",
+                                   code="BatchQuotaExceeded", status=429)
+            row.batch_holds = {**holds, hold_id: [count, now + BATCH_WINDOW]}
+    return hold_id
 
 
-def _release_batch(svc: Service, exp_id: str, count: int) -> None:
-    left = svc.batch_photos_in_flight.get(exp_id, 0) - count
-    if left > 0:
-        svc.batch_photos_in_flight[exp_id] = left
-    else:
-        svc.batch_photos_in_flight.pop(exp_id, None)
+async def _release_batch(svc: Service, exp_id: str, hold_id: str) -> None:
+    async with held(svc.db, f"batch-quota:{exp_id}", shared=svc.config.scaled):
+        async with svc.db.begin() as db:
+            row = await db.get(Experience, exp_id)
+            holds = {h: v for h, v in (row.batch_holds or {}).items() if h != hold_id}
+            row.batch_holds = holds or None
 
 
 async def run_batch(svc: Service, call: Call, photos: list[bytes], p) -> list[dict]:
@@ -61,7 +70,7 @@ async def run_batch(svc: Service, call: Call, photos: list[bytes], p) -> list[di
         raise InvalidParams("Every photo must be bytes (base64 strings in JSON requests).")
     exp = await svc.experience(call.principal)
     options = preview_options(svc, exp, p, None)
-    await _reserve_batch(svc, exp, len(photos))
+    hold = await _reserve_batch(svc, exp, len(photos))
     done = 0
 
     async def one(index: int, photo: bytes) -> dict:
@@ -84,7 +93,7 @@ async def run_batch(svc: Service, call: Call, photos: list[bytes], p) -> list[di
     try:
         return list(await asyncio.gather(*(one(i, photo) for i, photo in enumerate(photos))))
     finally:
-        _release_batch(svc, exp.id, len(photos))
+        await asyncio.shield(_release_batch(svc, exp.id, hold))
 
 
 @method("GenerateAvatar2DPreviewBatch")

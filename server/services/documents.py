@@ -36,12 +36,11 @@ the database).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from dataclasses import dataclass, field
 
 import msgpack
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from meshes import Avatar, ops_cost
 from meshes.sync import DocumentLog, Submitted
@@ -51,6 +50,7 @@ from server.core.ids import new_id
 from server.db import EditOp, EditSnapshot, Generation
 from server.ports import EditFeed
 from server.services.hub import Connection, Hub
+from server.services.locks import take_advisory
 
 __all__ = ["LiveDocument", "Documents", "check_op_count", "MAX_OPS_PER_BATCH", "MAX_PIXELS_PER_BATCH", "INLINE_COST"]
 
@@ -122,11 +122,6 @@ class LiveDocument:
             raise Conflict("This avatar is published; published bundles are immutable.", code="AlreadyPublished")
         if self.publishing:
             raise Conflict("This avatar is being published; wait for the result.", code="PublishInProgress")
-
-
-def _lock_key(generation_id: str) -> int:
-    """The document's advisory lock key: a signed 64-bit hash of its id."""
-    return int.from_bytes(hashlib.sha256(generation_id.encode()).digest()[:8], "big", signed=True)
 
 
 def check_op_count(ops) -> None:
@@ -365,8 +360,7 @@ class Documents:
         async with doc.lock:
             try:
                 async with self.db.begin() as db:
-                    await db.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                     {"key": _lock_key(doc.generation_id)})
+                    await take_advisory(db, f"document:{doc.generation_id}")
                     await self._catch_up(doc, db)
                     doc.check_editable()
                     _check_base(doc, base_version)

@@ -84,6 +84,9 @@ class Hub:
             if self.on_player_presence:
                 await self.on_player_presence(p.experience_id, p.player_id, False)
 
+    async def tokens_revoked(self, experience_id: str, player_id: str, revoked_at: float) -> None:
+        """The hub is the only replica (``EventBus``): the revocation is applied already."""
+
     async def player_presence(self, experience_id: str, player_id: str, connected: bool) -> None:
         """The hub is its own presence (``EventBus``): nothing to record elsewhere."""
 

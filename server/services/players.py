@@ -30,11 +30,7 @@ async def create_player_token(svc: Service, call: Call, p: m.CreatePlayerToken) 
 @method("RevokePlayerTokens")
 async def revoke_player_tokens(svc: Service, call: Call, p: m.RevokePlayerTokens) -> dict:
     exp_id = call.principal.experience_id
-    now = await svc.revoke_player_tokens(exp_id, p.PlayerId)
-    closed = 0
-    for conn in svc.hub.player_connections(exp_id, p.PlayerId):
-        conn.abort()
-        closed += 1
+    now, closed = await svc.revoke_player_tokens(exp_id, p.PlayerId)
     return {"PlayerId": p.PlayerId, "RevokedAt": now, "ClosedConnections": closed}
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -37,28 +36,16 @@ from server.core.ids import new_id
 from server.db import Generation, Preview, Published
 from server.services.avatars import owned_generation
 from server.services.documents import LiveDocument
+from server.services.locks import held
 from server.services.service import Call, Service, method
 
 log = logging.getLogger(__name__)
-
-#: (experience, player) → the lock held while that player's outfit count is checked and a
-#: bundle stored; entries vanish once no publish holds them.
-_player_locks: "weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock]" = weakref.WeakValueDictionary()
-
 
 def outcome(result: str, message: str | None = None, **ids) -> dict:
     out = {"Result": result, "ResultCode": PROMPT_CREATE_AVATAR_RESULT[result]}
     if message:
         out["Message"] = message
     return {**out, **ids}
-
-
-def _player_lock(experience_id: str, player_id: str) -> asyncio.Lock:
-    key = (experience_id, player_id)
-    lock = _player_locks.get(key)
-    if lock is None:
-        lock = _player_locks[key] = asyncio.Lock()
-    return lock
 
 
 async def _outfit_limit_reached(svc: Service, gen: Generation, settings: dict) -> dict | None:
@@ -144,8 +131,8 @@ async def _publish(svc: Service, call: Call, gen: Generation, doc: LiveDocument,
         return outcome("UGCValidationFailed", "; ".join(out["reasons"]))
 
     name = (p.Name or f"Avatar of {gen.player_id}")[:50]
-    # One publish per player at a time from here: the outfit count stays exact.
-    async with _player_lock(gen.experience_id, gen.player_id):
+    # One publish per player at a time from here (on every replica): the outfit count stays exact.
+    async with held(svc.db, f"outfits:{gen.experience_id}:{gen.player_id}", shared=svc.config.scaled):
         refusal = await _outfit_limit_reached(svc, gen, settings)
         if refusal is not None:
             return refusal

@@ -95,8 +95,6 @@ class Service:
         #: (experience id, player id) → when its tokens were last revoked; the whole table,
         #: loaded at start, so checking a player token needs no database read.
         self._revoked: dict[tuple[str, str], float] = {}
-        #: experience id → batch photos being made now (see api/batch.py).
-        self.batch_photos_in_flight: dict[str, int] = {}
         self.hub.on_player_presence = self._player_presence
         self.sessions.on_ended.append(self.prompts.session_ended)
 
@@ -127,8 +125,9 @@ class Service:
         revoked_at = self._revoked.get((principal.experience_id, principal.player_id))
         return principal.role == "client" and revoked_at is not None and principal.issued_at <= revoked_at
 
-    async def revoke_player_tokens(self, experience_id: str, player_id: str) -> float:
-        """Refuse the player's tokens issued until now; returns the revocation time."""
+    async def revoke_player_tokens(self, experience_id: str, player_id: str) -> tuple[float, int]:
+        """Refuse the player's tokens issued until now and close its sockets, on every
+        replica; returns the revocation time and how many sockets closed here."""
         now = self.clock()
         async with self.db.begin() as db:
             row = await db.get(TokenRevocation, (experience_id, player_id))
@@ -136,8 +135,19 @@ class Service:
                 db.add(TokenRevocation(experience_id=experience_id, player_id=player_id, revoked_at=now))
             else:
                 row.revoked_at = now = max(row.revoked_at, now)
-        self._revoked[(experience_id, player_id)] = now
-        return now
+        closed = self.tokens_revoked(experience_id, player_id, now)
+        await self.bus.tokens_revoked(experience_id, player_id, now)
+        return now, closed
+
+    def tokens_revoked(self, experience_id: str, player_id: str, revoked_at: float) -> int:
+        """Apply a revocation (made here or on another replica): refuse the tokens from now
+        on without a database read, and close the player's sockets here; returns how many."""
+        key = (experience_id, player_id)
+        self._revoked[key] = max(self._revoked.get(key, revoked_at), revoked_at)
+        conns = self.hub.player_connections(experience_id, player_id)
+        for conn in conns:
+            conn.abort()
+        return len(conns)
 
     async def experience(self, principal: Principal) -> Experience:
         async with self.db() as db:

@@ -22,7 +22,7 @@ import logging
 import time
 from typing import Awaitable, Callable
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from schemas.errors import InvalidParams, NotFound
@@ -37,6 +37,7 @@ from server.core.queue import (
 )
 from server.db import Experience, FileRow, SessionRequest, SessionRow
 from server.ports import EventBus
+from server.services.locks import take_advisory
 from server.services.retention import unreferenced_blobs
 
 __all__ = ["SessionService", "allowance_for"]
@@ -67,8 +68,8 @@ def session_info(s: Session) -> dict:
     }
 
 
-#: The advisory lock key of the shared session pool (any fixed bigint of ours).
-POOL_LOCK = 0x616373_706F6F6C  # "acs" "pool"
+#: The advisory lock of the shared session pool.
+POOL_LOCK = "session-pool"
 #: How long a reservation holds when nothing releases it (its replica died mid-job).
 RESERVATION_TTL = 15 * 60.0
 #: Scaled out, how often a replica looks at the shared pool's deadlines (sessions that
@@ -122,7 +123,7 @@ class SessionService:
                 yield self.core
                 return
             async with self.db.begin() as guard:
-                await guard.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POOL_LOCK})
+                await take_advisory(guard, POOL_LOCK)
                 self.core = await self._load()
                 yield self.core
 

@@ -86,6 +86,7 @@ def create_app(config: Config, *, executor=None) -> web.Application:
                       prompt_relay=bus, edit_feed=feed)
         if bus is not None:
             bus.attach_prompts(svc.prompts)
+            bus.on_revoked = svc.tokens_revoked
         await svc.start()
         app[SERVICE] = svc
         yield

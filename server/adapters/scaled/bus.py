@@ -86,6 +86,8 @@ class RedisBus:
         self._pubsub = None
         self._tasks: list[asyncio.Task] = []
         self._prompts = None
+        #: Called with (experience id, player id, revoked at) for revocations made on any replica.
+        self.on_revoked = None
         hub.on_server_presence = self._server_presence
 
     def attach_prompts(self, prompts) -> None:
@@ -140,6 +142,9 @@ class RedisBus:
         message = msgpack.packb(["push", experience_id, player_id, event_frame(event, data)], use_bin_type=True)
         await self._redis.publish(CHANNEL, message)
 
+    async def tokens_revoked(self, experience_id: str, player_id: str, revoked_at: float) -> None:
+        await self._redis.publish(CHANNEL, msgpack.packb(["revoked", experience_id, player_id, revoked_at]))
+
     async def player_presence(self, experience_id: str, player_id: str, connected: bool) -> None:
         key = self._player_key(experience_id, player_id)
         if connected:
@@ -193,6 +198,9 @@ class RedisBus:
         elif kind == "session-ended" and self._prompts is not None:
             session_id, reason = rest
             self._prompts.session_ended_here(session_id, reason)
+        elif kind == "revoked" and self.on_revoked is not None:
+            exp, player, revoked_at = rest
+            self.on_revoked(exp, player, revoked_at)
 
     # -- PromptRelay -------------------------------------------------------------------------------
 
