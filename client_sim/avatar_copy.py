@@ -5,11 +5,17 @@ relayed ones, strictly in the server's version order, so all copies converge on
 the server's document.  After a dropped connection, :meth:`AvatarCopy.resync`
 fetches what was missed (or a snapshot) and resends the unacknowledged batches;
 the server recognises resends by their batch id and does not apply them twice.
+
+Edits made while a batch is on its way ride together in the next one (Nagle-style):
+one frame, one server commit and one acknowledgement for many small edits.  Should
+the server refuse such a merged batch, each edit in it is sent again on its own,
+so every edit still gets its own outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 from meshes import Avatar
 from meshes.sync import SIDE_CLIENT, SIDE_SERVER, IdAllocator, Replica
@@ -17,7 +23,10 @@ from schemas.errors import AcsError
 
 from .connection import Connection
 
-__all__ = ["AvatarCopy"]
+__all__ = ["AvatarCopy", "MAX_MERGED_OPS"]
+
+#: The most ops merged into one batch (the server's limit per batch).
+MAX_MERGED_OPS = 1024
 
 
 class AvatarCopy:
@@ -28,6 +37,9 @@ class AvatarCopy:
         self.glb_url: str = bundle["GlbUrl"]
         self.replica = Replica(Avatar.from_wire(bundle["Document"]), bundle["Version"], side)
         self._changed = asyncio.Condition()
+        #: Edits waiting for the batch in flight to be acknowledged: (ops, future of the version).
+        self._outbox: deque[tuple[list, asyncio.Future]] = deque()
+        self._sending = False
         conn.on("EditsApplied", self.receive_relayed)
 
     @classmethod
@@ -56,9 +68,58 @@ class AvatarCopy:
 
         If the connection is down the batch stays pending and is resent by
         :meth:`resync`; a batch the server refuses is dropped and its error raised.
+        While an earlier batch is on its way, this one waits and goes with the next.
         """
-        batch_id, base, ops = self.replica.edit(ops)
-        return await self._send(batch_id, base, ops)
+        ops = list(ops)
+        if self._sending or self._outbox:
+            done = asyncio.get_running_loop().create_future()
+            self._outbox.append((ops, done))
+            return await done
+        self._sending = True
+        try:
+            batch_id, base, ops = self.replica.edit(ops)
+            return await self._send(batch_id, base, ops)
+        finally:
+            self._sending = False
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if self._outbox and not self._sending:
+            self._sending = True
+            asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """Send the waiting edits as one batch (up to :data:`MAX_MERGED_OPS` ops)."""
+        try:
+            take = [self._outbox.popleft()]
+            count = len(take[0][0])
+            while self._outbox and count + len(self._outbox[0][0]) <= MAX_MERGED_OPS:
+                count += len(self._outbox[0][0])
+                take.append(self._outbox.popleft())
+            waiting = [done for _ops, done in take if not done.cancelled()]
+            try:
+                batch_id, base, merged = self.replica.edit([op for ops, _done in take for op in ops])
+                version = await self._send(batch_id, base, merged)
+            except AcsError as err:
+                if len(take) == 1:
+                    _settle(take[0][1], error=err)
+                    return
+                for ops, done in take:  # refused together: each edit gets its own answer
+                    try:
+                        batch_id, base, ops = self.replica.edit(ops)
+                        _settle(done, await self._send(batch_id, base, ops))
+                    except Exception as one:
+                        _settle(done, error=one)
+                return
+            except Exception as err:  # the connection went: pending in the replica, resent by resync
+                for done in waiting:
+                    _settle(done, error=err)
+                return
+            for done in waiting:
+                _settle(done, version)
+        finally:
+            self._sending = False
+            self._flush_soon()
 
     async def _send(self, batch_id: str, base: int, ops: list) -> int:
         try:
@@ -96,3 +157,12 @@ class AvatarCopy:
         async with self._changed:
             self.replica.relayed(data["Version"], data.get("BatchId", ""), data["Ops"])
             self._changed.notify_all()
+
+
+def _settle(done: asyncio.Future, value=None, *, error: BaseException | None = None) -> None:
+    if done.done():
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(value)

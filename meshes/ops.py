@@ -191,6 +191,29 @@ def _set_positions(mesh: EditableMesh, vids: np.ndarray, pos: np.ndarray) -> Non
             N.cols["val"][N.rows(np.unique(F.col("n")[touch]))] = 0.0
 
 
+class _SetPosition:
+    """A checked SetPosition; :func:`apply_ops` applies a run of them on one mesh at once."""
+
+    __slots__ = ("mesh", "vid", "pos")
+
+    def __init__(self, mesh: EditableMesh, vid: int, pos: tuple[float, ...]):
+        self.mesh, self.vid, self.pos = mesh, vid, pos
+
+    def __call__(self) -> None:
+        self.mesh.SetPosition(self.vid, self.pos)
+
+
+def _set_position_run(run: list[_SetPosition]) -> None:
+    """Consecutive SetPositions on one mesh, vectorised: the last position of each vertex,
+    and the normals of every face touching one of them made automatic -- what applying
+    them one by one gives."""
+    if len(run) == 1:
+        run[0]()
+        return
+    last = {step.vid: step.pos for step in run}
+    _set_positions(run[0].mesh, np.fromiter(last, np.int64, len(last)), np.asarray(list(last.values()), np.float64))
+
+
 def _prepare_mesh_op(avatar: Avatar, name: str, op: dict) -> _Prepared:
     part = op["Part"]
     if not isinstance(part, str) or part not in avatar.parts:
@@ -207,7 +230,7 @@ def _prepare_mesh_op(avatar: Avatar, name: str, op: dict) -> _Prepared:
     if name == "SetPosition":
         vid = vertex()
         pos = _vec(op["Position"], 3, f"{name}: Position", limit=MAX_COORDINATE)
-        return (lambda: mesh.SetPosition(vid, pos)), target
+        return _SetPosition(mesh, vid, pos), target
 
     if name == "BatchSetValues":
         ids = _id_list(op["VertexIds"], f"{name}: VertexIds")
@@ -427,11 +450,25 @@ def apply_ops(avatar: Avatar, ops: Iterable[dict]) -> int:
         return 1
     undo = _UndoLog(avatar)
     i = 0
+    run: list[_SetPosition] = []  # checked SetPositions on one mesh, not applied yet
     try:
         for i, op in enumerate(ops):
             step, target = _prepare(avatar, op)
+            if isinstance(step, _SetPosition) and (not run or run[0].mesh is step.mesh):
+                if not run:
+                    undo.save(target)
+                run.append(step)
+                continue
+            if run:  # later ops see the moved vertices
+                _set_position_run(run)
+                run = []
             undo.save(target)
+            if isinstance(step, _SetPosition):
+                run.append(step)
+                continue
             step()
+        if run:
+            _set_position_run(run)
     except InvalidEdit as e:
         undo.rollback()
         raise type(e)(f"op {i}: {e.message}", code=e.code) from None

@@ -19,6 +19,7 @@ here, so nothing downstream (the database, msgpack, a log line) meets one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -46,9 +47,15 @@ _JSON_TYPES = {
 }
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A parameter class's resolved annotations (resolving them costs more than a request's checks)."""
+    return typing.get_type_hints(cls)
+
+
 def _field_type(cls: type, field: dataclasses.Field) -> tuple[type, bool]:
     """Return (base type, optional) for one dataclass field."""
-    hint = typing.get_type_hints(cls)[field.name]
+    hint = _hints(cls)[field.name]
     args = typing.get_args(hint)
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         non_none = [a for a in args if a is not type(None)]

@@ -428,3 +428,30 @@ def test_long_id_lists_are_refused_before_their_items(av: Avatar):
     refused(av, {"op": "BatchSetValues", "Part": "Head", "VertexIds": ids, "Positions": ids}, "at most")
     refused(av, {"op": "SetVertexBoneWeights", "Part": "Head", "VertexId": 6, "Bones": _NoPerItemWork([1] * 10**6),
                  "Weights": [1.0]})
+
+
+def test_a_run_of_set_positions_in_one_batch_equals_them_one_by_one():
+    """apply_ops moves a run of SetPositions on one mesh at once; the result (positions, the
+    normals made automatic, the undo on a refusal) must be exactly that of one op at a time."""
+    rng = np.random.default_rng(7)
+    base = tiny_avatar()
+    head, hand = (base.parts[n].GetVertices() for n in ("Head", "LeftHand"))
+    for trial in range(20):
+        ops = []
+        for _ in range(int(rng.integers(2, 40))):
+            part, vids = ("Head", head) if rng.random() < 0.7 else ("LeftHand", hand)
+            if rng.random() < 0.1:  # something else between runs
+                ops.append(set_property_op("HeightScale", float(rng.integers(95, 105)) / 100))
+                continue
+            ops.append(set_position_op(part, int(rng.choice(vids)), tuple(rng.normal(size=3).round(3))))
+        together, alone = base.copy(), base.copy()
+        apply_ops(together, ops)
+        for op in ops:
+            apply_ops(alone, [op])
+        assert together.content_hash() == alone.content_hash(), trial
+    refused = base.copy()
+    before = refused.content_hash()
+    with pytest.raises(InvalidEdit, match="op 2"):
+        apply_ops(refused, [set_position_op("Head", head[0], (1, 2, 3)), set_position_op("Head", head[1], (1, 2, 3)),
+                            set_position_op("Head", 10**9, (0, 0, 0))])
+    assert refused.content_hash() == before
