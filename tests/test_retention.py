@@ -33,9 +33,15 @@ async def test_sweep_deletes_what_expired_and_keeps_what_is_published(tmp_path, 
         selfie = svc.blobs.path(hashlib.sha256(astronaut_jpeg).hexdigest())
         assert selfie.exists()  # input caching keeps it past the session's end
 
+        # A scaled-out job whose server died before reading its result: an orphan row.
+        from server.db import JobRow
         now = time.time()
-        assert await sweep(svc.db, svc.blobs, now + 1 * HOUR) == {
-            "selfies": 0, "generations": 0, "previews": 0, "blobs": 0}
+        async with svc.db.begin() as db:
+            db.add(JobRow(id="job_orphan", job="preview", owner="s", state="Done", args=b"", attempts=1,
+                          created_at=now))
+        assert await sweep(svc.db, svc.blobs, now + 0.5 * HOUR) == {
+            "selfies": 0, "generations": 0, "previews": 0, "blobs": 0, "jobs": 0}
+        assert (await sweep(svc.db, svc.blobs, now + 1 * HOUR + 1))["jobs"] == 1
         counts = await sweep(svc.db, svc.blobs, now + 49 * HOUR)
         assert counts["selfies"] == 2 and counts["generations"] == 1 and not selfie.exists()  # two uploads
         assert (await http.rpc("LoadGeneratedAvatarAsync", {"GenerationId": swept_gen}))[0] == 404

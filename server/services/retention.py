@@ -7,6 +7,10 @@
   :data:`RESULT_TTL` after the session ended; a preview stays while a generation
   made from it is kept.  Published bundles are never swept.
 
+* A scaled-out job's row (its input and result) goes when the server that asked
+  for it reads the result; one whose server died first goes :data:`JOB_TTL` after
+  it was made.
+
 A blob is deleted only when no remaining row refers to it (blobs are shared by
 content).  :func:`sweep` takes ``now`` and is run periodically by the server.
 """
@@ -20,14 +24,16 @@ from server.db import (
     EditSnapshot,
     FileRow,
     Generation,
+    JobRow,
     Preview,
     Published,
     SessionRow,
 )
 
-__all__ = ["sweep", "unreferenced_blobs", "RESULT_TTL", "SELFIE_CACHE_TTL", "SWEEP_INTERVAL"]
+__all__ = ["sweep", "unreferenced_blobs", "RESULT_TTL", "SELFIE_CACHE_TTL", "SWEEP_INTERVAL", "JOB_TTL"]
 
 RESULT_TTL = 48 * 3600.0
+JOB_TTL = 3600.0
 SELFIE_CACHE_TTL = 24 * 3600.0
 SWEEP_INTERVAL = 600.0
 
@@ -80,6 +86,8 @@ async def sweep(sessionmaker, blobs, now: float, *, open_documents: set[str] = f
             await db.delete(p)
         await db.flush()
         doomed = await unreferenced_blobs(db, {s for s in freed if s})
+        jobs = (await db.execute(delete(JobRow).where(JobRow.created_at < now - JOB_TTL))).rowcount
     for sha in doomed:
         blobs.delete_sync(sha)
-    return {"selfies": len(files), "generations": len(gens), "previews": len(previews), "blobs": len(doomed)}
+    return {"selfies": len(files), "generations": len(gens), "previews": len(previews), "blobs": len(doomed),
+            "jobs": jobs}
