@@ -45,6 +45,8 @@ _BLOB_COLUMNS = (FileRow.sha256, Preview.png_sha, Preview.thumb_sha, Preview.fea
 
 async def unreferenced_blobs(db, shas: set[str]) -> set[str]:
     """The blobs of ``shas`` that no row refers to any more."""
+    if not shas:
+        return set()
     used: set[str] = set()
     for column in _BLOB_COLUMNS:
         used |= set((await db.scalars(select(column).where(column.in_(shas)))).all())

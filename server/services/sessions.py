@@ -31,7 +31,6 @@ from server.core.queue import (
     Allowance,
     QueuedRequest,
     Session,
-    SessionEnded,
     SessionQueue,
     SessionStarted,
 )
@@ -204,15 +203,12 @@ class SessionService:
         now = self.clock()
         req = QueuedRequest(new_id("req"), exp.id, player_id, now, allowance, share)
         max_queued = int((exp.settings or {}).get("MaxQueuedRequests", self.config.max_queued_per_experience))
+        row = SessionRequest(id=req.request_id, experience_id=exp.id, player_id=player_id, state="Queued",
+                             created_at=now, settings={"allowance": dataclasses.asdict(allowance), "share": share})
         async with self.step() as core:
             events = core.request(req, now, max_queued=max_queued)
-            async with self.db.begin() as db:
-                db.add(SessionRequest(id=req.request_id, experience_id=exp.id, player_id=player_id,
-                                      state="Queued", created_at=now,
-                                      settings={"allowance": dataclasses.asdict(allowance),
-                                                "share": share}))
             wait = core.wait_time(req.request_id, now) if core.is_queued(req.request_id) else 0.0
-            await self._dispatch(events)
+            await self._dispatch(events, write=lambda db: db.add(row))  # the request and its start: one commit
         self._wake.set()
         return {"RequestId": req.request_id, "waitTime": round(wait, 3)}
 
@@ -342,40 +338,51 @@ class SessionService:
             raise NotFound("No such session request.", code="RequestNotFound")
         return row
 
-    async def _dispatch(self, events) -> None:
-        """Persist, then push, the events of one core step (lock held)."""
+    async def _dispatch(self, events, write: Callable[[object], None] | None = None) -> None:
+        """Persist the events of one core step, with ``write(db)``'s rows, in one transaction;
+        then delete the blobs it freed and push the events (lock held)."""
+        freed: set[str] = set()
+        if events or write is not None:
+            async with self.db.begin() as db:
+                if write is not None:
+                    write(db)
+                for ev in events:
+                    freed |= await self._persist(ev, db)
+        for sha in freed:
+            self.blobs.delete_sync(sha)
         for ev in events:
-            s = ev.session
-            if isinstance(ev, SessionStarted):
-                async with self.db.begin() as db:
-                    db.add(SessionRow(id=s.session_id, request_id=s.request_id,
-                                      experience_id=s.experience_id, player_id=s.player_id,
-                                      started_at=s.started_at, session_time=s.allowance.session_time,
-                                      allowed_2d=s.allowance.allowed_2d, allowed_3d=s.allowance.allowed_3d))
-                    await db.execute(update(SessionRequest).where(SessionRequest.id == s.request_id)
-                                     .values(state="Active", session_id=s.session_id))
-                await self.bus.to_experience(s.experience_id, "SessionReady", session_info(s))
-            elif isinstance(ev, SessionEnded):
-                await self._ended(ev)
+            await self._push(ev)
 
-    async def _ended(self, ev: SessionEnded) -> None:
+    async def _persist(self, ev, db) -> set[str]:
+        """Write one event; returns the blobs nothing refers to any more."""
         s = ev.session
-        async with self.db.begin() as db:
-            await db.execute(update(SessionRow).where(SessionRow.id == s.session_id)
-                             .values(ended_at=ev.at, end_reason=ev.reason,
-                                     used_2d=s.used_2d, used_3d=s.used_3d))
+        if isinstance(ev, SessionStarted):
+            db.add(SessionRow(id=s.session_id, request_id=s.request_id,
+                              experience_id=s.experience_id, player_id=s.player_id,
+                              started_at=s.started_at, session_time=s.allowance.session_time,
+                              allowed_2d=s.allowance.allowed_2d, allowed_3d=s.allowance.allowed_3d))
             await db.execute(update(SessionRequest).where(SessionRequest.id == s.request_id)
-                             .values(state="Ended"))
-            exp = await db.get(Experience, s.experience_id)
-            if not (exp and (exp.settings or {}).get("InputCaching")):
-                # Retention (SPEC §4): selfies go when their session ends.
-                files = (await db.scalars(select(FileRow).where(FileRow.session_id == s.session_id))).all()
-                shas = {f.sha256 for f in files if f.sha256}
-                for f in files:
-                    f.state, f.sha256 = "Deleted", None
-                await db.flush()
-                for sha in await unreferenced_blobs(db, shas):
-                    self.blobs.delete_sync(sha)
+                             .values(state="Active", session_id=s.session_id))
+            return set()
+        await db.execute(update(SessionRow).where(SessionRow.id == s.session_id)
+                         .values(ended_at=ev.at, end_reason=ev.reason, used_2d=s.used_2d, used_3d=s.used_3d))
+        await db.execute(update(SessionRequest).where(SessionRequest.id == s.request_id).values(state="Ended"))
+        exp = await db.get(Experience, s.experience_id)
+        if exp and (exp.settings or {}).get("InputCaching"):
+            return set()
+        # Retention (SPEC §4): selfies go when their session ends.
+        files = (await db.scalars(select(FileRow).where(FileRow.session_id == s.session_id))).all()
+        shas = {f.sha256 for f in files if f.sha256}
+        for f in files:
+            f.state, f.sha256 = "Deleted", None
+        await db.flush()
+        return await unreferenced_blobs(db, shas)
+
+    async def _push(self, ev) -> None:
+        s = ev.session
+        if isinstance(ev, SessionStarted):
+            await self.bus.to_experience(s.experience_id, "SessionReady", session_info(s))
+            return
         data = {"SessionId": s.session_id, "RequestId": s.request_id, "PlayerId": s.player_id,
                 "Reason": ev.reason}
         await self.bus.to_experience(s.experience_id, "SessionEnded", data)
