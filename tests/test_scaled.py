@@ -115,6 +115,24 @@ async def test_pushes_reach_sockets_on_another_replica_and_wait_for_a_game_serve
                 await asyncio.sleep(1.0)
             assert again.empty() and kept.empty()  # delivered once, not to every later game server
 
+        # A game server leaving just as another arrives on the same replica: the newcomer gets
+        # the next events at once (the leaver's presence update must not undo the arrival's).
+        for i in range(6):
+            leaving = await GameServer(a, key).connect()
+            arriving, got = GameServer(a, key), asyncio.Queue()
+            arriving.conn.on("SessionReady", got.put_nowait)
+            if i % 2:
+                await asyncio.gather(leaving.close(), arriving.connect())
+            else:
+                await leaving.close()
+                await arriving.connect()
+            status, req = await on_b.rpc("RequestAvatarGenerationSessionAsync", {"PlayerId": f"r{i}"})
+            assert status == 200, req
+            info = await next_event(got, timeout=3.0)
+            assert info["RequestId"] == req["RequestId"]
+            await on_b.rpc("EndSession", {"SessionId": info["SessionId"], "Reason": "Exit"})
+            await arriving.close()
+
 
 async def test_one_session_pool_and_exact_quotas_across_replicas(tmp_path, postgres, redis, astronaut_jpeg):
     db_url = await postgres.create_database()

@@ -118,6 +118,10 @@ class Hub:
         """(experience id, player id) of every player with a socket open here."""
         return [key for key, conns in self._clients.items() if conns]
 
+    def serves(self, experience_id: str) -> bool:
+        """Whether a game server socket of the experience is open here."""
+        return bool(self._servers.get(experience_id))
+
     def experiences_served(self) -> list[str]:
         """Experiences with a game server socket open here."""
         return [exp for exp, conns in self._servers.items() if conns]

@@ -14,7 +14,9 @@ entry it PUBLISHes; with none it appends to the list ``acs:backlog:<id>`` (the n
 :data:`BACKLOG` kept).  A replica whose first game server socket of that experience
 opens adds its entry and takes the backlog in one script, so an event is either
 published while the entry exists or kept and taken by the next game server: never both,
-never neither.
+never neither.  Entry updates for one key are serialised and follow what the hub holds
+when they run, and each refresh takes the backlog again, so nothing stays kept while a
+game server is connected.
 
 Open prompts are listed in Redis too (``acs:prompt:<id>``, with a time limit), so a
 player's answer reaching another replica is checked against its owner there and
@@ -29,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import weakref
 
 import msgpack
 
@@ -86,6 +89,7 @@ class RedisBus:
         self._pubsub = None
         self._tasks: list[asyncio.Task] = []
         self._prompts = None
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         #: Called with (experience id, player id, revoked at) for revocations made on any replica.
         self.on_revoked = None
         hub.on_server_presence = self._server_presence
@@ -145,13 +149,14 @@ class RedisBus:
     async def tokens_revoked(self, experience_id: str, player_id: str, revoked_at: float) -> None:
         await self._redis.publish(CHANNEL, msgpack.packb(["revoked", experience_id, player_id, revoked_at]))
 
-    async def player_presence(self, experience_id: str, player_id: str, connected: bool) -> None:
+    async def player_presence(self, experience_id: str, player_id: str, _connected: bool) -> None:
         key = self._player_key(experience_id, player_id)
-        if connected:
-            now = float((await self._redis.time())[0])
-            await self._redis.zadd(key, {self.replica_id: now + self.ttl})
-        else:
-            await self._redis.zrem(key, self.replica_id)
+        async with self._lock(key):  # as for game servers: the hub's state when it runs
+            if self.hub.player_connections(experience_id, player_id):
+                now = float((await self._redis.time())[0])
+                await self._redis.zadd(key, {self.replica_id: now + self.ttl})
+            else:
+                await self._redis.zrem(key, self.replica_id)
 
     async def player_online(self, experience_id: str, player_id: str) -> bool:
         now = float((await self._redis.time())[0])
@@ -159,12 +164,26 @@ class RedisBus:
 
     # -- the replica's side ----------------------------------------------------------------------
 
-    async def _server_presence(self, experience_id: str, connected: bool) -> None:
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    async def _server_presence(self, experience_id: str, _connected: bool) -> None:
+        """Make Redis say what the hub holds now.  Updates of one key are serialised and read
+        the hub's state when they run, so a socket closing and another opening at once never
+        leave the entry removed while a game server is connected."""
         key = self._presence_key(experience_id)
-        if not connected:
-            await self._redis.zrem(key, self.replica_id)
-            return
-        kept = await self._arrive_and_take(keys=[key, f"acs:backlog:{experience_id}"],
+        async with self._lock(key):
+            if self.hub.serves(experience_id):
+                await self._arrive(experience_id)
+            else:
+                await self._redis.zrem(key, self.replica_id)
+
+    async def _arrive(self, experience_id: str) -> None:
+        """Renew this replica's entry and deliver what was kept while there was none."""
+        kept = await self._arrive_and_take(keys=[self._presence_key(experience_id), f"acs:backlog:{experience_id}"],
                                            args=[self.replica_id, self.ttl])
         for message in kept:
             self._handle(msgpack.unpackb(message, raw=False))
@@ -238,8 +257,11 @@ class RedisBus:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                keys = [self._presence_key(exp) for exp in self.hub.experiences_served()]
-                keys += [self._player_key(exp, player) for exp, player in self.hub.players_here()]
+                for exp in self.hub.experiences_served():  # also delivers anything kept meanwhile
+                    async with self._lock(self._presence_key(exp)):
+                        if self.hub.serves(exp):
+                            await self._arrive(exp)
+                keys = [self._player_key(exp, player) for exp, player in self.hub.players_here()]
                 if keys:
                     now = float((await self._redis.time())[0])
                     async with self._redis.pipeline(transaction=False) as pipe:
