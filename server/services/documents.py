@@ -176,12 +176,20 @@ class Documents:
             if gen.id not in self._docs:
                 if self.feed is not None:
                     await self.feed.follow(gen.id)  # before loading: nothing committed meanwhile is missed
-                doc_log, due = await self._load(gen)
+                try:
+                    doc_log, due = await self._load(gen)
+                except BaseException:
+                    if self.feed is not None:
+                        self.feed.unfollow(gen.id)
+                    raise
                 self._evict_idle()
-                self._docs[gen.id] = LiveDocument(gen.id, gen.experience_id, gen.player_id, doc_log,
-                                                  published=gen.published_bundle_id is not None)
+                doc = self._docs[gen.id] = LiveDocument(gen.id, gen.experience_id, gen.player_id, doc_log,
+                                                        published=gen.published_bundle_id is not None)
                 if due is not None:  # a snapshot was due and never stored
                     self._snapshot_later(gen.id, doc_log.version, due, None)
+                if self.feed is not None:  # what the feed announced while it loaded, it skipped
+                    async with doc.lock:
+                        await self._catch_up(doc)
         self._loading.pop(gen.id, None)
         return self._docs[gen.id]
 
@@ -355,8 +363,27 @@ class Documents:
 
     # -- scaled out: the database orders, Redis relays --------------------------------------
 
+    async def hold_for_publish(self, doc: LiveDocument, stack) -> None:
+        """Scaled out: take the document's advisory lock for the rest of ``stack`` and bring the
+        copy up to date (``doc.lock`` held); nothing embedded, where ``doc.publishing`` suffices."""
+        if self.feed is None:
+            return
+        guard = await stack.enter_async_context(self.db.begin())
+        await take_advisory(guard, f"document:{doc.generation_id}")
+        await self._catch_up(doc)
+
     async def _apply_shared(self, doc: LiveDocument, ops: list, origin: Connection | None, role: str, *,
                             base_version: int, batch_id: str) -> Submitted:
+        # Once begun, a batch is applied, committed and announced (or the copy dropped) even
+        # if its sender goes away meanwhile: a half-done batch would leave this copy ahead of
+        # the database.
+        task = asyncio.create_task(self._apply_shared_whole(doc, ops, origin, role, base_version, batch_id))
+        self._snapshots.add(task)  # awaited on shutdown
+        task.add_done_callback(self._snapshots.discard)
+        return await asyncio.shield(task)
+
+    async def _apply_shared_whole(self, doc: LiveDocument, ops: list, origin: Connection | None, role: str,
+                                  base_version: int, batch_id: str) -> Submitted:
         async with doc.lock:
             try:
                 async with self.db.begin() as db:
@@ -376,9 +403,9 @@ class Documents:
                         return submitted
                     db.add(EditOp(generation_id=doc.generation_id, version=submitted.version, batch_id=batch_id,
                                   origin=role, ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock()))
-            except (AcsError, asyncio.CancelledError):
-                raise
-            except Exception:
+            except AcsError:
+                raise  # refused before anything changed
+            except BaseException:
                 # Applied here but not committed: never acknowledged; this copy is dropped and
                 # loaded again from the database when next opened.
                 log.exception("could not persist an edit batch of %s", doc.generation_id)

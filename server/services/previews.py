@@ -42,10 +42,23 @@ def png_size(png: bytes) -> tuple[int, int]:
     return struct.unpack(">II", png[16:24])
 
 
+#: Scaled out, how long a player's just-opened socket on another replica may take to show.
+PRESENCE_SETTLE = 1.0
+
+
+async def _player_online(svc: Service, session) -> bool:
+    online = await svc.bus.player_online(session.experience_id, session.player_id)
+    deadline = svc.clock() + (PRESENCE_SETTLE if svc.config.scaled else 0.0)
+    while not online and svc.clock() < deadline:
+        await asyncio.sleep(0.05)
+        online = await svc.bus.player_online(session.experience_id, session.player_id)
+    return online
+
+
 @method("PromptSelectAvatarGenerationImageAsync")
 async def prompt_select_image(svc: Service, call: Call, p: m.PromptSelectAvatarGenerationImageAsync) -> dict:
     session = await svc.active_session(p.SessionId, call.principal)
-    if not await svc.bus.player_online(session.experience_id, session.player_id):
+    if not await _player_online(svc, session):
         raise Conflict("The player's game client is not connected, so it cannot be asked for a selfie.",
                        code="FeatureUnavailable")
     file_id = new_id("file")

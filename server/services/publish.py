@@ -22,6 +22,7 @@ Every ``PromptCreateAvatarResult`` is produced where its condition is real:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from sqlalchemy import func, select
@@ -96,12 +97,17 @@ async def prompt_create_avatar(svc: Service, call: Call, p: m.PromptCreateAvatar
 
     ours = False  # whether this call set doc.publishing (and so must clear it)
     try:
-        async with doc.lock:
-            doc.check_editable()  # a concurrent publish may have won meanwhile
-            doc.publishing = ours = True
-            server_hash = doc.avatar.content_hash()
-            document = doc.wire()
-        result = await _publish(svc, call, gen, doc, document, server_hash, p, client_hash, settings)
+        async with contextlib.AsyncExitStack() as publishing:
+            async with doc.lock:
+                # Scaled out, the document's lock is held across replicas until the outcome is
+                # stored: edits and other publishes wait, then find it published.  (Taken under
+                # doc.lock, as an edit takes it, and doc.lock is not taken again meanwhile.)
+                await svc.documents.hold_for_publish(doc, publishing)
+                doc.check_editable()  # a concurrent publish may have won meanwhile
+                doc.publishing = ours = True
+                server_hash = doc.avatar.content_hash()
+                document = doc.wire()
+            result = await _publish(svc, call, gen, doc, document, server_hash, p, client_hash, settings)
     except AcsError:
         raise
     except Exception:

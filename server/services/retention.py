@@ -8,8 +8,8 @@
   made from it is kept.  Published bundles are never swept.
 
 * A scaled-out job's row (its input and result) goes when the server that asked
-  for it reads the result; one whose server died first goes :data:`JOB_TTL` after
-  it was made.
+  for it reads the result; a finished one whose server died first goes :data:`JOB_TTL`
+  after it was made, and any row a day after.
 
 A blob is deleted only when no remaining row refers to it (blobs are shared by
 content).  :func:`sweep` takes ``now`` and is run periodically by the server.
@@ -88,7 +88,9 @@ async def sweep(sessionmaker, blobs, now: float, *, open_documents: set[str] = f
             await db.delete(p)
         await db.flush()
         doomed = await unreferenced_blobs(db, {s for s in freed if s})
-        jobs = (await db.execute(delete(JobRow).where(JobRow.created_at < now - JOB_TTL))).rowcount
+        jobs = (await db.execute(delete(JobRow).where(or_(
+            JobRow.created_at < now - 24 * 3600.0,
+            (JobRow.created_at < now - JOB_TTL) & JobRow.state.in_(("Done", "Failed")))))).rowcount
     for sha in doomed:
         blobs.delete_sync(sha)
     return {"selfies": len(files), "generations": len(gens), "previews": len(previews), "blobs": len(doomed),

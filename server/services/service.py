@@ -39,6 +39,9 @@ __all__ = ["Call", "Service", "HANDLERS", "method"]
 
 log = logging.getLogger(__name__)
 
+#: Scaled out: how often a replica reads the revocation table (missed Redis messages).
+REVOCATION_POLL = 5.0
+
 Progress = Callable[[float, str], Awaitable[None]]
 
 
@@ -194,8 +197,12 @@ class Service:
 
     async def start(self) -> None:
         async with self.db.begin() as db:
-            # Prompts live in memory: the selfie prompts of the previous process are over.
-            await db.execute(update(FileRow).where(FileRow.state == "Pending").values(state="Expired"))
+            if not self.config.scaled:
+                # One process: the selfie prompts and batches of the previous one are over.
+                # (Scaled out, other replicas' prompts and batches are alive; theirs lapse.)
+                await db.execute(update(FileRow).where(FileRow.state == "Pending").values(state="Expired"))
+                await db.execute(update(Experience).where(Experience.batch_holds.is_not(None))
+                                 .values(batch_holds=None))
             rows = (await db.scalars(select(TokenRevocation))).all()
             # Creation tokens written in plain text by earlier versions are stored hashed now.
             for exp in (await db.scalars(select(Experience))).all():
@@ -205,15 +212,32 @@ class Service:
         self._revoked = {(r.experience_id, r.player_id): r.revoked_at for r in rows}
         self.documents.start()
         await self.sessions.start()
-        self._sweeper = asyncio.create_task(self._sweep_loop(), name="retention")
+        self._tasks = [asyncio.create_task(self._sweep_loop(), name="retention")]
+        if self.config.scaled:
+            self._tasks.append(asyncio.create_task(self._revocation_loop(), name="revocations"))
 
     async def stop(self) -> None:
-        self._sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sweeper
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.sessions.stop()
         await self.documents.stop()
         self.prompts.cancel_all()
+
+    async def _revocation_loop(self) -> None:
+        """Scaled out: revocations arrive over Redis at most once; the table is read again every
+        :data:`REVOCATION_POLL` seconds, so one missed never stays missed."""
+        while True:
+            await asyncio.sleep(REVOCATION_POLL)
+            try:
+                async with self.db() as db:
+                    rows = (await db.scalars(select(TokenRevocation))).all()
+                for r in rows:
+                    if r.revoked_at > self._revoked.get((r.experience_id, r.player_id), float("-inf")):
+                        self.tokens_revoked(r.experience_id, r.player_id, r.revoked_at)
+            except Exception:
+                log.exception("reading token revocations failed")
 
     async def _sweep_loop(self) -> None:
         while True:

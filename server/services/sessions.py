@@ -316,12 +316,14 @@ class SessionService:
 
     async def player_presence(self, experience_id: str, player_id: str, online: bool) -> None:
         """A player's first socket here opened, or its last one here closed."""
-        if not online and self.shared and await self.bus.player_online(experience_id, player_id):
-            return  # still connected through another replica
         async with self.step() as core:
             s = core.session_for_player(experience_id, player_id)
             if s is None:
                 return
+            # Asked under the pool's lock: a reconnect through another replica that cleared
+            # the deadline is not undone by this replica's late close.
+            if not online and self.shared and await self.bus.player_online(experience_id, player_id):
+                return  # still connected through another replica
             if online:
                 core.player_connected(s.session_id)
             else:
@@ -379,6 +381,14 @@ class SessionService:
         return await unreferenced_blobs(db, shas)
 
     async def _push(self, ev) -> None:
+        """Push an event; its state is committed already, so a bus that fails (Redis down) is
+        logged, not raised: clients read the state again (GetSessionRequest)."""
+        try:
+            await self._push_event(ev)
+        except Exception:
+            log.exception("pushing %s of session %s failed", type(ev).__name__, ev.session.session_id)
+
+    async def _push_event(self, ev) -> None:
         s = ev.session
         if isinstance(ev, SessionStarted):
             await self.bus.to_experience(s.experience_id, "SessionReady", session_info(s))

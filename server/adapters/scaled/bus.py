@@ -54,6 +54,7 @@ if redis.call('ZCARD', KEYS[1]) > 0 then
 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+redis.call('EXPIRE', KEYS[2], 86400)
 return -1
 """
 
@@ -70,6 +71,7 @@ return 0
 _ARRIVE_AND_TAKE = """
 local now = tonumber(redis.call('TIME')[1])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(2 * tonumber(ARGV[2])))
 local kept = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2])
 return kept
@@ -152,11 +154,15 @@ class RedisBus:
     async def player_presence(self, experience_id: str, player_id: str, _connected: bool) -> None:
         key = self._player_key(experience_id, player_id)
         async with self._lock(key):  # as for game servers: the hub's state when it runs
-            if self.hub.player_connections(experience_id, player_id):
-                now = float((await self._redis.time())[0])
-                await self._redis.zadd(key, {self.replica_id: now + self.ttl})
-            else:
-                await self._redis.zrem(key, self.replica_id)
+            try:
+                if self.hub.player_connections(experience_id, player_id):
+                    now = float((await self._redis.time())[0])
+                    await self._redis.zadd(key, {self.replica_id: now + self.ttl})
+                    await self._redis.expire(key, int(2 * self.ttl))
+                else:
+                    await self._redis.zrem(key, self.replica_id)
+            except Exception:
+                log.exception("redis bus: updating the presence of player %s failed", player_id)
 
     async def player_online(self, experience_id: str, player_id: str) -> bool:
         now = float((await self._redis.time())[0])
@@ -176,10 +182,13 @@ class RedisBus:
         leave the entry removed while a game server is connected."""
         key = self._presence_key(experience_id)
         async with self._lock(key):
-            if self.hub.serves(experience_id):
-                await self._arrive(experience_id)
-            else:
-                await self._redis.zrem(key, self.replica_id)
+            try:
+                if self.hub.serves(experience_id):
+                    await self._arrive(experience_id)
+                else:
+                    await self._redis.zrem(key, self.replica_id)
+            except Exception:  # Redis down: sockets still open; the refresh catches up
+                log.exception("redis bus: updating the presence of %s failed", experience_id)
 
     async def _arrive(self, experience_id: str) -> None:
         """Renew this replica's entry and deliver what was kept while there was none."""
@@ -267,6 +276,7 @@ class RedisBus:
                     async with self._redis.pipeline(transaction=False) as pipe:
                         for key in keys:
                             pipe.zadd(key, {self.replica_id: now + self.ttl})
+                            pipe.expire(key, int(2 * self.ttl))
                         await pipe.execute()
             except Exception:
                 log.exception("redis bus: refreshing presence failed")

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: Entries kept per document stream (a replica further behind reads the database).
 MAXLEN = 10_000
+#: A stream not written for this long is deleted (its batches are in the database).
+KEEP_S = 24 * 3600
 #: How long one XREAD waits, so a newly opened document joins the read within that time.
 BLOCK_MS = 100
 
@@ -64,7 +66,10 @@ class RedisEditFeed:
 
     async def publish(self, generation_id: str, version: int, batch_id: str, origin: str, ops: list) -> None:
         entry = msgpack.packb([version, batch_id, origin, ops], use_bin_type=True)
-        await self._redis.xadd(_key(generation_id), {b"e": entry}, maxlen=MAXLEN, approximate=True)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(_key(generation_id), {b"e": entry}, maxlen=MAXLEN, approximate=True)
+            pipe.expire(_key(generation_id), KEEP_S)  # a document left alone: its stream goes
+            await pipe.execute()
 
     async def follow(self, generation_id: str) -> None:
         """Read this document's stream from now on (call before loading it from the database)."""

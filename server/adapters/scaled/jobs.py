@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -79,17 +78,23 @@ def error_to_row(err: AcsError) -> dict:
             "status": err.status}
 
 
+def _error_classes() -> dict[str, type]:
+    """Every AcsError subclass loaded in this process, by ``module.QualName``."""
+    found, todo = {}, [AcsError]
+    while todo:
+        cls = todo.pop()
+        found[f"{cls.__module__}.{cls.__qualname__}"] = cls
+        todo.extend(cls.__subclasses__())
+    return found
+
+
 def error_from_row(d: dict) -> AcsError:
-    """The typed refusal a job raised, rebuilt as its own class when that is one of ours."""
-    module, _, name = d.get("type", "").rpartition(".")
-    cls: type = AcsError
-    if module.split(".")[0] in ("schemas", "generation", "server", "meshes"):
-        with contextlib.suppress(ImportError, AttributeError):
-            found = getattr(importlib.import_module(module), name)
-            if isinstance(found, type) and issubclass(found, AcsError):
-                cls = found
-    err = cls.__new__(cls)
-    AcsError.__init__(err, d["message"], code=d["code"], status=d["status"])
+    """The typed refusal a job raised, rebuilt as its own class when that class is loaded
+    here (nothing is imported on the row's say-so), else as a plain AcsError."""
+    cls = _error_classes().get(str(d.get("type", "")), AcsError)
+    err = cls.__new__(cls)  # its fields, not its constructor's defaults
+    AcsError.__init__(err, str(d.get("message", "")), code=str(d.get("code", "GenerationFailed")),
+                      status=int(d.get("status", 500)))
     return err
 
 
@@ -138,17 +143,17 @@ class ProcrastinateJobs:
                 db.add(JobRow(id=job_id, job=job, owner=owner, state="Queued", args=_pack(list(args)),
                               attempts=0, created_at=self.clock()))
                 await db.flush()
-                await db.execute(_DEFER, {"queue": QUEUE, "task": TASK, "priority": -int(ahead),
-                                          "args": json.dumps({"job_id": job_id})})
-            while True:
-                async with self.store() as db:
-                    row = await db.scalar(select(JobRow).where(
-                        JobRow.id == job_id, JobRow.state.in_(("Done", "Failed"))))
-                if row is not None:
-                    break
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(done.wait(), POLL)
-                done.clear()
+                engine_id = (await db.execute(_DEFER, {"queue": QUEUE, "task": TASK, "priority": -int(ahead),
+                                                       "args": json.dumps({"job_id": job_id})})).scalar_one()
+            try:
+                row = await self._wait(job_id, engine_id, done)
+            except BaseException:
+                # The caller went away (or the job was lost): a worker that has not started it
+                # skips it, and the row goes.
+                with contextlib.suppress(Exception):
+                    async with self.store.begin() as db:
+                        await db.execute(delete(JobRow).where(JobRow.id == job_id))
+                raise
         finally:
             self._done.pop(job_id, None)
         async with self.store.begin() as db:
@@ -157,6 +162,29 @@ class ProcrastinateJobs:
             raise error_from_row(row.error or {"message": "Generation failed on a worker; try again.",
                                                "code": "GenerationFailed", "status": 500})
         return _unpack(row.result)
+
+    async def _wait(self, job_id: str, engine_id: int, done: asyncio.Event) -> JobRow:
+        """The job's row once a worker has finished it.  A job the engine gave up on (failed
+        or aborted without writing its outcome, or deleted) is ``GenerationFailed``."""
+        while True:
+            async with self.store() as db:
+                row = await db.get(JobRow, job_id, populate_existing=True)
+                if row is None:
+                    raise GenerationFailed("The generation job was lost; try again.")
+                if row.state in ("Done", "Failed"):
+                    return row
+                status = await db.scalar(text("SELECT status FROM procrastinate_jobs WHERE id = :id"),
+                                         {"id": engine_id})
+            if status in (None, "failed", "aborted", "cancelled"):
+                async with self.store() as db:  # finished just now, or really given up?
+                    row = await db.get(JobRow, job_id)
+                if row is not None and row.state in ("Done", "Failed"):
+                    return row
+                log.error("job %s: the engine ended it (%s) without an outcome", job_id, status or "deleted")
+                raise GenerationFailed("The generation worker stopped unexpectedly; try again.")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(done.wait(), POLL)
+            done.clear()
 
 
 # -- the worker side -----------------------------------------------------------------------
