@@ -119,6 +119,13 @@ class GameServer(_Side):
             params["TtlSeconds"] = ttl_seconds
         return (await self.conn.call("CreatePlayerToken", params))["Token"]
 
+    async def CreateEditorLink(self, player_id: str, generation_id: str | None = None) -> dict:
+        """``{Path, Url, ExpiresAt}``: the creator page as this player (open ``base_url + Path``)."""
+        params = {"PlayerId": player_id}
+        if generation_id:
+            params["GenerationId"] = generation_id
+        return await self.conn.call("CreateEditorLink", params)
+
     async def RequestAvatarGenerationSessionAsync(
         self, player_id: str, callback: Callable[[dict], object]
     ) -> tuple[SessionRequestConnection, float]:

@@ -201,8 +201,8 @@ class Avatar:
     def content_hash(self) -> str:
         """sha256 hex over a canonical serialisation of everything in the bundle.
 
-        Dict keys are sorted, floats are hashed as IEEE-754 doubles and arrays as
-        dtype + shape + little-endian bytes, so equal content gives equal hashes
+        Dict keys are sorted, floats are hashed as IEEE-754 doubles (integral ones up
+        to 2**53 as the integer) and arrays as dtype + shape + little-endian bytes, so equal content gives equal hashes
         whatever the construction order; any vertex move or pixel write changes it.
         """
         return canonical_hash(self.to_wire("RGBA8"))
@@ -213,6 +213,10 @@ class Avatar:
 
 
 # --------------------------------------------------------------------------- canonical hashing
+
+
+#: Integral floats up to 2**53 in magnitude hash as integers (README, "The document content hash").
+_EXACT_INT = 2**53
 
 
 def canonical_hash(obj: object) -> str:
@@ -231,7 +235,11 @@ def _feed(h: "hashlib._Hash", obj: object) -> None:
         s = str(int(obj)).encode()
         h.update(b"i" + struct.pack("<I", len(s)) + s)
     elif isinstance(obj, (float, np.floating)):
-        h.update(b"f" + struct.pack("<d", float(obj)))
+        f = float(obj)
+        if f.is_integer() and abs(f) <= _EXACT_INT:  # 1.0 hashes as 1: msgpack readers in other
+            _feed(h, int(f))                        # languages (JavaScript) cannot tell them apart
+        else:
+            h.update(b"f" + struct.pack("<d", f))
     elif isinstance(obj, str):
         s = obj.encode("utf-8")
         h.update(b"s" + struct.pack("<Q", len(s)) + s)

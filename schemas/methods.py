@@ -49,6 +49,15 @@ class CreatePlayerToken:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateEditorLink:
+    """A link that opens the creator page as the player (its token travels in the URL fragment)."""
+
+    PlayerId: str = _f("The player's id in the experience.", max_length=128)
+    GenerationId: str | None = _opt("Open this generation's avatar; without it the page follows the session.")
+    TtlSeconds: int | None = _opt("Token lifetime in seconds (default from config, at most 86400).")
+
+
+@dataclass(frozen=True, slots=True)
 class RevokePlayerTokens:
     """Refuse every token issued to a player so far and close its open sockets."""
 
@@ -154,6 +163,7 @@ class SyncDocument:
 
     GenerationId: str = _f("The document's generation.")
     Version: int = _f("The last version this copy applied.")
+    Snapshot: bool | None = _opt("Send the whole document, not the batches (a copy that cannot apply some op).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +223,7 @@ METHODS: dict[str, MethodSpec] = {
     s.name: s
     for s in (
         _spec(CreatePlayerToken, "server"),
+        _spec(CreateEditorLink, "server"),
         _spec(RevokePlayerTokens, "server"),
         _spec(RequestAvatarGenerationSessionAsync, "server"),
         _spec(CancelSessionRequest, "server"),

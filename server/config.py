@@ -19,6 +19,7 @@
 | ``ACS_PREVIEW_SIZE`` | ``preview_size`` | ``800`` px (``1200`` with ``HighRes``) |
 | ``ACS_STYLE_BACKEND`` | ``style_backend`` | ``procedural`` (or ``diffusion``) |
 | ``ACS_DIFFUSION_MODEL`` | ``diffusion_model`` | none: a local diffusers img2img model directory |
+| ``ACS_PUBLIC_URL`` | ``public_url`` | none: the server's address as players reach it (``https://avatars.example.com``); ``CreateEditorLink`` then returns a whole ``Url`` besides its ``Path`` |
 | ``ACS_ALLOWED_ORIGINS`` | ``allowed_origins`` | none: browsers may open ``/v1/ws`` only from this server's own origin; a comma-separated list adds origins, ``*`` allows any |
 | ``ACS_FRAME_BYTES_PER_SECOND`` | ``frame_bytes_per_second`` | ``4194304``: decompressed websocket bytes/s per player (per game server), burst one largest frame |
 | ``ACS_FRAMES_PER_SECOND`` | ``frames_per_second`` | ``1000`` websocket frames/s per player (per game server), burst 2× |
@@ -88,6 +89,8 @@ class Config:
     max_sockets_per_player: int = 8
     #: Extra origins browsers may open websockets from (comma-separated; ``*``: any).
     allowed_origins: str = ""
+    #: The server's address as players reach it; CreateEditorLink prefixes its Path with it.
+    public_url: str = ""
     max_queued_per_experience: int = 500
     uploads_per_session: int = 10
     upload_bytes_per_session: int = 50 * 1024 * 1024

@@ -26,12 +26,13 @@ async def generate_avatar(svc: Service, call: Call, p: m.GenerateAvatarAsync) ->
         raise NotFound("No preview with that PreviewId in this session.", code="PreviewNotFound")
     generation_id = new_id("gen")
     await svc.sessions.reserve(session.session_id, "3d", generation_id)
+    progress = svc.shared_progress(call, session, "Avatar", generation_id)
     try:
-        await call.progress(0.0, "Queued")
+        await progress(0.0, "Queued")
         png, features = await asyncio.gather(svc.blobs.get(preview.png_sha), svc.blobs.get(preview.features_sha))
-        await call.progress(0.1, "Building")
+        await progress(0.1, "Building")
         out = await svc.jobs.run("avatar", png, features, preview.text_prompt, owner=session.session_id)
-        await call.progress(0.9, "Saving")
+        await progress(0.9, "Saving")
         doc_sha = await svc.blobs.put(out["document"])
         glb_sha = await svc.blobs.put(out["glb"])
         row = Generation(id=generation_id, session_id=session.session_id, experience_id=session.experience_id,
@@ -41,7 +42,7 @@ async def generate_avatar(svc: Service, call: Call, p: m.GenerateAvatarAsync) ->
     except BaseException:
         await asyncio.shield(svc.sessions.release(session.session_id, generation_id))
         raise
-    await call.progress(1.0, "Done")
+    await progress(1.0, "Done")
     return {"GenerationId": generation_id}
 
 
@@ -77,7 +78,7 @@ async def apply_edits(svc: Service, call: Call, p: m.ApplyEdits) -> dict:
 @method("SyncDocument")
 async def sync_document(svc: Service, call: Call, p: m.SyncDocument) -> dict:
     doc = await owned_document(svc, call, p.GenerationId)
-    return await svc.documents.sync(doc, p.Version, call.conn)
+    return await svc.documents.sync(doc, -1 if p.Snapshot else p.Version, call.conn)
 
 
 async def owned_document(svc: Service, call: Call, generation_id: str):

@@ -2,29 +2,52 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from sqlalchemy.exc import IntegrityError
 
 from schemas import methods as m
-from schemas.errors import Conflict, InvalidParams
-from server.db import Player
+from schemas.errors import Conflict, Forbidden, InvalidParams
+from server.db import Generation, Player
 from server.services.service import Call, Service, method
 
 
 @method("CreatePlayerToken")
 async def create_player_token(svc: Service, call: Call, p: m.CreatePlayerToken) -> dict:
+    token, expires = await _issue_token(svc, call, p.PlayerId, p.TtlSeconds)
+    return {"Token": token, "ExpiresAt": expires, "PlayerId": p.PlayerId}
+
+
+@method("CreateEditorLink")
+async def create_editor_link(svc: Service, call: Call, p: m.CreateEditorLink) -> dict:
+    """``/creator/#token=…&generation=…``: a URL fragment never reaches a server or its logs."""
+    fragment = {}
+    if p.GenerationId is not None:
+        async with svc.db() as db:
+            gen = svc.check_owner(await db.get(Generation, p.GenerationId), call.principal, "generation")
+        if gen.player_id != p.PlayerId:
+            raise Forbidden("That generation belongs to another player.")
+        fragment["generation"] = gen.id
+    token, expires = await _issue_token(svc, call, p.PlayerId, p.TtlSeconds)
+    path = "/creator/#" + urlencode({"token": token, **fragment})
+    return {"Path": path, "Url": svc.config.public_url.rstrip("/") + path if svc.config.public_url else None,
+            "ExpiresAt": expires, "PlayerId": p.PlayerId}
+
+
+async def _issue_token(svc: Service, call: Call, player_id: str, ttl_seconds: int | None) -> tuple[str, float]:
     exp_id = call.principal.experience_id
     now = svc.clock()
-    if p.TtlSeconds is not None and not 1 <= p.TtlSeconds <= svc.tokens.max_ttl:
+    if ttl_seconds is not None and not 1 <= ttl_seconds <= svc.tokens.max_ttl:
         raise InvalidParams(f"'TtlSeconds' must be between 1 and {svc.tokens.max_ttl:.0f}.")
-    ttl = float(p.TtlSeconds) if p.TtlSeconds else svc.config.token_ttl
-    token, expires = svc.tokens.issue(exp_id, p.PlayerId, now, ttl)
+    ttl = float(ttl_seconds) if ttl_seconds else svc.config.token_ttl
+    token, expires = svc.tokens.issue(exp_id, player_id, now, ttl)
     try:
         async with svc.db.begin() as db:
-            if await db.get(Player, (exp_id, p.PlayerId)) is None:
-                db.add(Player(experience_id=exp_id, player_id=p.PlayerId, first_seen=now))
+            if await db.get(Player, (exp_id, player_id)) is None:
+                db.add(Player(experience_id=exp_id, player_id=player_id, first_seen=now))
     except IntegrityError:
         pass  # a concurrent call registered the player first
-    return {"Token": token, "ExpiresAt": expires, "PlayerId": p.PlayerId}
+    return token, expires
 
 
 @method("RevokePlayerTokens")

@@ -213,19 +213,20 @@ async def generate_preview(svc: Service, call: Call, p: m.GenerateAvatar2DPrevie
     options = preview_options(svc, await svc.experience(call.principal), p, session.session_id)
     preview_id = new_id("pre")
     await svc.sessions.reserve(session.session_id, "2d", preview_id)
+    progress = svc.shared_progress(call, session, "Preview", preview_id)
     try:
-        await call.progress(0.0, "Queued")
+        await progress(0.0, "Queued")
         photo = await svc.blobs.get(f.sha256)
-        await call.progress(0.1, "Stylizing")
+        await progress(0.1, "Stylizing")
         out = await svc.jobs.run("preview", photo, options, owner=session.session_id)
-        await call.progress(0.9, "Saving")
+        await progress(0.9, "Saving")
         await store_preview(svc, out, preview_id, session_id=session.session_id,
                             experience_id=session.experience_id, player_id=session.player_id,
                             file_id=f.id, text_prompt=p.TextPrompt)
     except BaseException:
         await asyncio.shield(svc.sessions.release(session.session_id, preview_id))
         raise
-    await call.progress(1.0, "Done")
+    await progress(1.0, "Done")
     return {"PreviewId": preview_id, **out["report"]}
 
 

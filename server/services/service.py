@@ -177,6 +177,21 @@ class Service:
             raise Conflict("That session is not active (it ended or never started).", code="SessionNotActive")
         return s
 
+    def shared_progress(self, call: Call, session, kind: str, ident: str) -> Progress:
+        """Progress of a generation, to its caller and, as ``GenerationProgress`` events,
+        to the player's own sockets (the page shows a progress bar while the game server waits)."""
+        data = {"SessionId": session.session_id, "Kind": kind, "Id": ident}
+
+        async def progress(value: float, stage: str) -> None:
+            await call.progress(value, stage)
+            try:
+                await self.bus.to_player(session.experience_id, session.player_id, "GenerationProgress",
+                                         {**data, "Progress": value, "Stage": stage})
+            except Exception:  # a lost progress event is not worth failing the generation for
+                log.warning("could not push progress to player %s", session.player_id, exc_info=True)
+
+        return progress
+
     async def _player_presence(self, experience_id: str, player_id: str, online: bool) -> None:
         await self.bus.player_presence(experience_id, player_id, online)
         await self.sessions.player_presence(experience_id, player_id, online)

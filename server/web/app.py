@@ -28,6 +28,7 @@ from server.services.service import Service
 from server.web import files, rpc, ws
 from server.web.common import error_middleware, plain_server_header
 from server.web.keys import BUDGETS, CONFIG, SERVICE, SOCKETS
+from server.web.pages import add_pages
 
 __all__ = ["create_app", "load_secret"]
 
@@ -108,4 +109,5 @@ def create_app(config: Config, *, executor=None) -> web.Application:
     app.add_routes(rpc.routes)
     app.add_routes(ws.routes)
     app.add_routes(files.routes)
+    add_pages(app)
     return app

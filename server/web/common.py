@@ -83,10 +83,19 @@ async def plain_server_header(request: web.Request, response: web.StreamResponse
     response.headers["Server"] = "acs"
 
 
+#: A browser cannot set headers on a websocket: it offers ``["acs", "acs.bearer.<credential>"]``
+#: as subprotocols instead (the server answers ``acs``), so the token stays out of URLs and logs.
+BEARER_SUBPROTOCOL = "acs.bearer."
+
+
 def credential(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return header[7:].strip()
+    for offered in request.headers.getall("Sec-WebSocket-Protocol", ()):
+        for proto in offered.split(","):
+            if proto.strip().startswith(BEARER_SUBPROTOCOL):
+                return proto.strip()[len(BEARER_SUBPROTOCOL):]
     return request.query.get("token")
 
 

@@ -174,7 +174,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             principal.experience_id, principal.player_id)) >= config.max_sockets_per_player:
         raise RequestError(f"A player may have at most {config.max_sockets_per_player} websockets open.",
                            code="TooManyConnections", status=429)
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=config.max_frame_bytes)
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=config.max_frame_bytes, protocols=("acs",))
     await ws.prepare(request)
     conn = WsConnection(ws, principal, config, request.transport, budgets)
     request.app[SOCKETS].add(conn)

@@ -1,0 +1,164 @@
+// The avatar in 3D: the generation's glb (three.js GLTFLoader), orbit and turntable, the
+// Head's FACS morph targets as expressions, a few poses, the description's body scales, and
+// textures replaced live from the document copy when a paint edit lands.
+
+import * as THREE from "three";
+import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
+import { OrbitControls } from "three/addons/controls/OrbitControls.js";
+
+const SCALE_AXES = { HeightScale: "y", WidthScale: "x", DepthScale: "z" };
+
+export class Viewer {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.renderer = new THREE.WebGLRenderer({ canvas, antialias: true, preserveDrawingBuffer: true });
+    this.renderer.setPixelRatio(Math.min(window.devicePixelRatio, 2));
+    this.renderer.outputColorSpace = THREE.SRGBColorSpace;
+    this.scene = new THREE.Scene();
+    this.scene.background = new THREE.Color(0xdfe3ea);
+    this.scene.add(new THREE.HemisphereLight(0xffffff, 0x8a8f99, 2.2));
+    const key = new THREE.DirectionalLight(0xffffff, 1.6);
+    key.position.set(1.5, 3, 4);
+    this.scene.add(key);
+    this.camera = new THREE.PerspectiveCamera(30, 3 / 4, 0.05, 50);
+    this.controls = new OrbitControls(this.camera, canvas);
+    this.controls.enableDamping = true;
+    this.controls.listenToKeyEvents(canvas);
+    this.turntable = false;
+    this.root = null;
+    this.parts = new Map(); // part name -> mesh
+    this.rest = new Map(); // bone -> rest quaternion
+    this.built = {}; // the scales the glb was built with
+    this.frames = 0;
+    new ResizeObserver(() => this.resize()).observe(canvas);
+    this.resize();
+    this.renderer.setAnimationLoop(() => this.frame());
+  }
+
+  resize() {
+    const w = this.canvas.clientWidth || 300, h = this.canvas.clientHeight || 400;
+    this.renderer.setSize(w, h, false);
+    this.camera.aspect = w / h;
+    this.camera.updateProjectionMatrix();
+  }
+
+  frame() {
+    if (this.root && this.turntable) this.root.rotation.y += 0.01;
+    this.controls.update();
+    this.renderer.render(this.scene, this.camera);
+    this.frames += 1;
+  }
+
+  /** Show a glb (ArrayBuffer); ``description`` is the HumanoidDescription it was built with. */
+  async load(glb, description) {
+    const gltf = await new GLTFLoader().parseAsync(glb, "");
+    if (this.root) this.scene.remove(this.root);
+    this.root = new THREE.Group();
+    this.root.add(gltf.scene);
+    this.scene.add(this.root);
+    this.parts.clear();
+    gltf.scene.traverse((o) => {
+      if (o.isMesh) {
+        this.parts.set(o.name.replace(/_Geo$/, ""), o);
+        o.frustumCulled = false; // skinned: the bind-pose bounds do not follow poses
+      }
+      if (o.isBone) this.rest.set(o, o.quaternion.clone());
+    });
+    this.built = Object.fromEntries(Object.keys(SCALE_AXES).map((k) => [k, description[k] ?? 1]));
+    const box = new THREE.Box3().setFromObject(gltf.scene);
+    const size = box.getSize(new THREE.Vector3()), centre = box.getCenter(new THREE.Vector3());
+    this.controls.target.copy(centre);
+    this.camera.position.set(centre.x, centre.y + size.y * 0.05, centre.z + size.y * 2.3);
+    this.camera.near = size.y / 100;
+    this.camera.far = size.y * 20;
+    this.camera.updateProjectionMatrix();
+    this.controls.update();
+  }
+
+  /** The Head's morph target names (FACS), for the expression sliders. */
+  expressions() {
+    const head = this.parts.get("Head");
+    return head && head.morphTargetDictionary ? Object.keys(head.morphTargetDictionary) : [];
+  }
+
+  setExpression(name, weight) {
+    const head = this.parts.get("Head");
+    if (head && name in head.morphTargetDictionary) head.morphTargetInfluences[head.morphTargetDictionary[name]] = weight;
+  }
+
+  /** Body scales from the description, relative to those the glb was built with. */
+  setScales(description) {
+    if (!this.root) return;
+    for (const [name, axis] of Object.entries(SCALE_AXES)) {
+      this.root.scale[axis] = (description[name] ?? 1) / (this.built[name] || 1);
+    }
+  }
+
+  bone(name) {
+    for (const b of this.rest.keys()) if (b.name === name) return b;
+    return null;
+  }
+
+  // Turn ``bone`` so that its child joint points along ``dir`` (world space).
+  aim(boneName, childName, dir) {
+    const bone = this.bone(boneName), child = this.bone(childName);
+    if (!bone || !child) return;
+    this.root.updateMatrixWorld(true);
+    const a = bone.getWorldPosition(new THREE.Vector3()), b = child.getWorldPosition(new THREE.Vector3());
+    const turn = new THREE.Quaternion().setFromUnitVectors(b.sub(a).normalize(), dir.clone().normalize());
+    const parent = bone.parent.getWorldQuaternion(new THREE.Quaternion());
+    const own = bone.getWorldQuaternion(new THREE.Quaternion());
+    bone.quaternion.copy(parent.invert().multiply(turn.multiply(own)));
+    this.root.updateMatrixWorld(true);
+  }
+
+  setPose(name) {
+    if (!this.root) return;
+    const spin = this.root.rotation.y;
+    this.root.rotation.y = 0;
+    for (const [bone, q] of this.rest) bone.quaternion.copy(q);
+    const v = (x, y, z) => new THREE.Vector3(x, y, z);
+    // The avatar faces +Z; its left side is +X.
+    if (name === "relaxed") {
+      this.aim("LeftUpperArm", "LeftLowerArm", v(0.12, -1, 0));
+      this.aim("RightUpperArm", "RightLowerArm", v(-0.12, -1, 0));
+    } else if (name === "tpose") {
+      this.aim("LeftUpperArm", "LeftLowerArm", v(1, 0, 0));
+      this.aim("RightUpperArm", "RightLowerArm", v(-1, 0, 0));
+      this.aim("LeftLowerArm", "LeftHand", v(1, 0, 0));
+      this.aim("RightLowerArm", "RightHand", v(-1, 0, 0));
+    } else if (name === "wave") {
+      this.aim("LeftUpperArm", "LeftLowerArm", v(0.12, -1, 0));
+      this.aim("RightUpperArm", "RightLowerArm", v(-1, 0.35, 0));
+      this.aim("RightLowerArm", "RightHand", v(-0.25, 1, 0.1));
+    }
+    this.root.rotation.y = spin;
+  }
+
+  /** Recolour a part whose texture was made in ``from`` so it shows ``to`` (the hair's colour). */
+  tint(part, from, to) {
+    const mesh = this.parts.get(part);
+    if (!mesh || !from || !to) return;
+    const a = new THREE.Color().setRGB(...to, THREE.SRGBColorSpace); // linear, as the shader multiplies
+    const b = new THREE.Color().setRGB(...from, THREE.SRGBColorSpace);
+    mesh.material.color.setRGB(a.r / Math.max(b.r, 1e-3), a.g / Math.max(b.g, 1e-3), a.b / Math.max(b.b, 1e-3),
+                               THREE.LinearSRGBColorSpace);
+  }
+
+  /** Replace a part's texture with the document copy's pixels (after a paint edit). */
+  setTexture(part, image) {
+    const mesh = this.parts.get(part);
+    if (!mesh) return;
+    const tex = new THREE.DataTexture(image.rgba, image.width, image.height, THREE.RGBAFormat);
+    tex.colorSpace = THREE.SRGBColorSpace;
+    tex.flipY = false; // glTF's UV origin is the image's top left, like the document's pixels
+    tex.magFilter = THREE.LinearFilter;
+    tex.minFilter = THREE.LinearMipmapLinearFilter;
+    tex.generateMipmaps = true;
+    tex.needsUpdate = true;
+    const old = mesh.material.map;
+    mesh.material.map = tex;
+    mesh.material.needsUpdate = true;
+    if (old) old.dispose();
+  }
+}

@@ -1,0 +1,22 @@
+// Replays batches on the creator page's document copy (server/web/creator/doc.js) in node
+// and prints its content hashes, for tests/test_creator_page.py to compare with Python's.
+// Usage: node doc_check.mjs CASE.msgpack  (CASE: {Document, Version, Batches: [{Version, Ops}]})
+import { readFileSync } from "node:fs";
+import { unpack } from "../../server/web/creator/api.js";
+import { DocReplica, NeedsSnapshot } from "../../server/web/creator/doc.js";
+
+const c = unpack(readFileSync(process.argv[2]));
+const replica = new DocReplica(c.Document, c.Version);
+const out = { initial: replica.doc.contentHash(), after: [], touched: [] };
+for (const b of c.Batches) {
+  try {
+    out.touched.push([...replica.ordered(b.Version, b.Ops)].sort());
+    out.after.push(replica.doc.contentHash());
+  } catch (e) {
+    if (!(e instanceof NeedsSnapshot)) throw e;
+    out.after.push("NeedsSnapshot");
+    break;
+  }
+}
+out.version = replica.version;
+console.log(JSON.stringify(out));
