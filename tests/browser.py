@@ -101,8 +101,9 @@ class Browser:
     async def press(self, selector: str, key: str) -> None:
         await self._do({"cmd": "press", "selector": selector, "key": key})
 
-    async def set_files(self, selector: str, path: Path) -> None:
-        await self._do({"cmd": "files", "selector": selector, "path": str(path)})
+    async def set_files(self, selector: str, path: Path | list[Path]) -> None:
+        paths = [str(p) for p in path] if isinstance(path, list) else str(path)
+        await self._do({"cmd": "files", "selector": selector, "path": paths})
 
     async def shot(self, selector: str, path: Path) -> np.ndarray:
         """A PNG of one element, saved at ``path``; returns its RGB pixels (int16)."""

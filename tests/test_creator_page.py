@@ -251,5 +251,53 @@ async def test_player_edits_live_with_the_game_server_and_publishes(tmp_path, ex
         outcome = await asyncio.wait_for(publishing, 60)
         assert outcome["Result"] == "Success", outcome
         assert await page.eval("window.acsPage.state.errors") == []
+        # the token left the address bar as soon as the page read it
+        assert "token" not in await page.eval("location.href")
+
+        # the creator's view lists the bundle: thumbnail, description, 3D, and the session at a glance
+        await page.goto(f"{srv.url}/creator/#key={key}")
+        await page.wait("window.acsPage.state.ready && window.acsPage.state.bundles === 1")
+        card = f"#bundle-list li[data-bundle='{outcome['BundleId']}']"
+        await page.wait(f"document.querySelector(\"{card} img\").naturalWidth > 0")
+        text = await page.eval(f"document.querySelector(\"{card}\").textContent")
+        assert "player-1" in text and "HumanoidDescription" in text
+        await page.click(f"{card} button")  # View in 3D
+        await page.wait(f"window.acsPage.state.viewing === '{outcome['BundleId']}'")
+        await page.wait("true")
+        published = _silhouette(await page.shot("#bundle-view", tmp_path / "published.png"))
+        assert 0.05 < published.mean() < 0.7
+        # player-1's session ended with its 3D allowance (Gen3D); another player's is active
+        second = loop.create_future()
+        await gs.RequestAvatarGenerationSessionAsync("player-2", second.set_result)
+        await asyncio.wait_for(second, 30)
+        await page.click("#studio-nav a[data-view=sessions]")
+        await page.wait("window.acsPage.state.sessions === 1")
+        table = await page.eval("document.getElementById('session-table').textContent")
+        assert "player-2" in table and "player-1" not in table
         print(f"page load {load_ms} ms; edit game server -> page display {gs_to_page_ms:.0f} ms; "
               f"page -> game server copy {page_to_gs_ms:.0f} ms")
+
+
+async def test_profile_photo_page_makes_a_batch_of_previews(tmp_path, executor, astronaut_jpeg, coffee_jpeg):
+    """A profile-photo platform's page: two photos, one style; a preview with its report, and a typed refusal."""
+    key = await new_experience(tmp_path)
+    (tmp_path / "astronaut.jpg").write_bytes(astronaut_jpeg)
+    (tmp_path / "coffee.jpg").write_bytes(coffee_jpeg)
+    async with running_server(tmp_path, executor) as srv, Browser() as page:
+        await page.goto(f"{srv.url}/creator/#key={key}&view=profile")
+        await page.wait("window.acsPage.state.ready && !document.getElementById('profile').hidden")
+        await page.set_files("#profile-files", [tmp_path / "astronaut.jpg", tmp_path / "coffee.jpg"])
+        await page.eval("document.getElementById('profile-style').value = 'corporate_headshot'")
+        await page.fill("#profile-prompt", "blue background")
+        await page.click("#profile-send")
+        await page.wait("window.acsPage.state.profileResults !== undefined", 120)
+        await page.wait("document.querySelector('#profile-results li[data-index=\"0\"] img').naturalWidth > 0")
+        results = await page.eval("window.acsPage.state.profileResults")
+        assert "PreviewId" in results[0] and results[0]["style"] == "corporate_headshot"
+        assert results[1]["error"]["code"] == "NoFaceDetected"
+        first = await page.eval("document.querySelector('#profile-results li[data-index=\"0\"]').textContent")
+        assert "Likeness" in first and "corporate_headshot" in first
+        second = await page.eval("document.querySelector('#profile-results li[data-index=\"1\"]').textContent")
+        assert "NoFaceDetected" in second
+        shot = await page.shot("#profile-results li[data-index='0'] img", tmp_path / "profile.png")
+        assert shot.shape[0] > 100 and shot.std() > 20  # a picture, not a blank

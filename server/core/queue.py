@@ -156,6 +156,25 @@ class SessionQueue:
         """Request ids in the order they would get a slot."""
         return [r.request_id for r in self._schedule_order()]
 
+    def overview(self, experience_id: str, now: float, most: int = 100) -> dict:
+        """One experience's queued requests and active sessions at a glance (at most ``most``
+        of each), with the pool's totals; nothing of another experience's players."""
+        order = self._schedule_order()
+        requests = [{"RequestId": r.request_id, "PlayerId": r.player_id, "Position": i,
+                     "QueuedFor": round(now - r.enqueued_at, 3)}
+                    for i, r in enumerate(order) if r.experience_id == experience_id][:most]
+        for r in requests:
+            r["waitTime"] = round(self.wait_time(r["RequestId"], now), 3)
+        sessions = [{"SessionId": s.session_id, "PlayerId": s.player_id, "StartedAt": s.started_at,
+                     "TimeLeft": round(max(0.0, s.expires_at - now), 3),
+                     "Used2DGenerations": s.used_2d, "Allowed2DGenerations": s.allowance.allowed_2d,
+                     "Used3DGenerations": s.used_3d, "Allowed3DGenerations": s.allowance.allowed_3d,
+                     "PlayerConnected": s.disconnect_deadline is None}
+                    for s in sorted(self.sessions.values(), key=lambda s: s.started_at)
+                    if s.experience_id == experience_id][:most]
+        return {"Capacity": self.capacity, "ActiveSessions": len(self.sessions), "QueuedRequests": len(order),
+                "MeanHoldSeconds": round(self.mean_hold, 3), "Sessions": sessions, "Requests": requests}
+
     def is_queued(self, request_id: str) -> bool:
         return request_id in self._requests
 

@@ -232,6 +232,11 @@ class SessionService:
                 out["Position"] = core.queued().index(request_id)
         return out
 
+    async def overview(self, experience_id: str) -> dict:
+        """The experience's queue and sessions as they are now (the creator page shows them)."""
+        core = await self._load() if self.shared else self.core
+        return core.overview(experience_id, self.clock())
+
     async def active(self, session_id: str) -> Session | None:
         """The active session ``session_id`` as it is now (None when it is not active)."""
         if not self.shared:

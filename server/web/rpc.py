@@ -9,7 +9,7 @@ from aiohttp import web
 from schemas import export_json_schema
 from schemas.errors import InvalidParams
 from schemas.frames import bytes_from_json
-from server.web.common import caller, json_response
+from server.web.common import caller, json_response, require
 from server.web.keys import SERVICE
 
 routes = web.RouteTableDef()
@@ -25,6 +25,14 @@ async def rpc(request: web.Request) -> web.Response:
         raise InvalidParams("The request body must be a JSON object of parameters.") from None
     result = await request.app[SERVICE].call(call, request.match_info["method"], bytes_from_json(params))
     return json_response(result)
+
+
+@routes.get("/v1/sessions")
+async def sessions_overview(request: web.Request) -> web.Response:
+    """The experience's queued requests and active sessions (experience key)."""
+    call = await caller(request)
+    require(call, "server")
+    return json_response(await request.app[SERVICE].sessions.overview(call.principal.experience_id))
 
 
 @routes.get("/v1/schema")

@@ -1,9 +1,14 @@
 // The creator page: which view the URL fragment asks for, and the player editor.
 //
 // #token=<player token>[&generation=<GenerationId>]  the player's editor (CreateEditorLink)
+// #key=<experience API key>[&view=bundles|sessions|profile]  the experience's views (studio.js)
+//
+// The credential is kept in this tab's sessionStorage and taken out of the address bar at once,
+// so it is not left in the history, in bookmarks or on screen.
 
 import { ApiError, Connection, fragment } from "./api.js";
 import { DocReplica, NeedsSnapshot } from "./doc.js";
+import { Studio } from "./studio.js";
 import { Viewer } from "./viewer.js";
 
 const $ = (id) => document.getElementById(id);
@@ -303,11 +308,28 @@ class PlayerEditor {
 
 // ------------------------------------------------------------------ which view
 
-async function main() {
+function credentials() {
   const f = fragment();
+  for (const k of ["token", "key"]) {
+    if (f[k]) {
+      sessionStorage.setItem("acs." + k, f[k]);
+      sessionStorage.removeItem("acs." + (k === "token" ? "key" : "token"));
+    }
+  }
+  if (f.token || f.key) {
+    const rest = new URLSearchParams(Object.entries(f).filter(([k]) => k !== "token" && k !== "key"));
+    history.replaceState(null, "", rest.toString() ? `#${rest}` : location.pathname);
+  }
+  return { token: sessionStorage.getItem("acs.token"), key: sessionStorage.getItem("acs.key"), ...fragment() };
+}
+
+async function main() {
+  const f = credentials();
   try {
     if (f.token) {
       await new PlayerEditor(f.token).start(f.generation);
+    } else if (f.key) {
+      new Studio(f.key, state, showError).start(f.view);
     } else {
       $("connection").textContent = "";
       $("welcome").hidden = false;
@@ -318,5 +340,11 @@ async function main() {
     state.ready = true;
   }
 }
+
+// A new link pasted into this tab (same page, another fragment): start again with it.
+window.addEventListener("hashchange", () => {
+  const f = fragment();
+  if (f.token || f.key) location.reload();
+});
 
 main();
