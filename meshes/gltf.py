@@ -257,7 +257,8 @@ def _material(gltf: g.GLTF2, b: _Builder, avatar: Avatar, part: str, level: int)
     pbr = g.PbrMetallicRoughness(metallicFactor=0.0, roughnessFactor=0.85)
     img = avatar.images.get(part)
     if img is not None:
-        bv = b.view(_texture_png(img, level))
+        tint = _hair_tint(avatar) if part == "HairAccessory" else None
+        bv = b.view(_texture_png(img, level, tint))
         gltf.images.append(g.Image(bufferView=bv, mimeType="image/png", name=f"{part}_Tex"))
         gltf.textures.append(g.Texture(sampler=0, source=len(gltf.images) - 1, name=f"{part}_Tex"))
         pbr.baseColorTexture = g.TextureInfo(index=len(gltf.textures) - 1)
@@ -265,14 +266,37 @@ def _material(gltf: g.GLTF2, b: _Builder, avatar: Avatar, part: str, level: int)
     return len(gltf.materials) - 1
 
 
-def _texture_png(img, level: int) -> bytes:
-    """PNG of a part texture; RGB when fully opaque (smaller, same pixels)."""
+def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(np.maximum(c, 0.0031308), 1 / 2.4) - 0.055)
+
+
+def _hair_tint(avatar: Avatar) -> np.ndarray | None:
+    """Per-channel factor (linear light) that turns the hair texture, made in the built hair colour
+    (``metadata["HairColor"]``), into the hair accessory's ``Color`` now; None when unchanged.
+    The creator page shows the same recolouring (server/web/creator/viewer.js ``tint``)."""
+    built = avatar.metadata.get("HairColor")
+    now = next((a.get("Color") for a in avatar.description.get("Accessories") or []
+                if isinstance(a, dict) and a.get("AccessoryType") == "Hair"), None)
+    if not built or not now or [float(c) for c in now] == [float(c) for c in built]:
+        return None
+    return _srgb_to_linear(np.asarray(now, np.float64)) / np.maximum(
+        _srgb_to_linear(np.asarray(built, np.float64)), 1e-3)
+
+
+def _texture_png(img, level: int, tint: np.ndarray | None = None) -> bytes:
+    """PNG of a part texture (recoloured by ``tint`` in linear light); RGB when fully opaque."""
     px = img.pixels
-    if (px[..., 3] == 255).all():
-        buf = io.BytesIO()
-        PILImage.fromarray(px[..., :3], "RGB").save(buf, format="PNG", compress_level=level)
-        return buf.getvalue()
-    return img.to_png(compress_level=level)
+    if tint is not None:
+        lin = _srgb_to_linear(px[..., :3] / 255.0) * tint
+        px[..., :3] = np.clip(np.rint(_linear_to_srgb(np.clip(lin, 0.0, 1.0)) * 255.0), 0, 255).astype(np.uint8)
+    mode = "RGB" if (px[..., 3] == 255).all() else "RGBA"
+    buf = io.BytesIO()
+    PILImage.fromarray(px[..., :3] if mode == "RGB" else px, mode).save(buf, format="PNG", compress_level=level)
+    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- reading back

@@ -87,7 +87,7 @@ class Browser:
         return (await self._do({"cmd": "wait", "js": js, "timeoutMs": int(timeout * 1000)}, timeout))["ms"]
 
     async def eval(self, js: str):
-        return (await self._do({"cmd": "eval", "js": js}))["value"]
+        return (await self._do({"cmd": "eval", "js": js})).get("value")
 
     async def click(self, selector: str) -> None:
         await self._do({"cmd": "click", "selector": selector})

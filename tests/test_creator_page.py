@@ -103,6 +103,37 @@ def test_page_document_copy_asks_for_a_snapshot_on_a_mesh_edit(tmp_path):
     assert got["version"] == 4
 
 
+def _hair_texture(glb: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    from meshes.gltf import load_glb
+
+    g = load_glb(glb)
+    image = next(i for i in g.images if i.name == "HairAccessory_Tex")
+    view = g.bufferViews[image.bufferView]
+    data = g.binary_blob()[view.byteOffset:view.byteOffset + view.byteLength]
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(float)
+
+
+def test_published_glb_shows_the_hair_colour_chosen_in_the_editor():
+    from meshes import export_glb
+
+    avatar = avatars()["astronaut"].copy()
+    before = _hair_texture(export_glb(avatar))
+    hair = [dict(a) for a in avatar.description["Accessories"]]
+    # the colour as built: the texture goes out as the document holds it
+    assert np.array_equal(before, avatar.images["HairAccessory"].pixels[..., :3])
+    hair[0]["Color"] = [0.55, 0.05, 0.05]
+    apply_ops(avatar, [{"op": "SetProperty", "Property": "Accessories", "Value": hair}])
+    after = _hair_texture(export_glb(avatar))
+    r0, g0, b0 = before.reshape(-1, 3).mean(0)
+    r1, g1, b1 = after.reshape(-1, 3).mean(0)
+    print("hair mean rgb", (round(r0), round(g0), round(b0)), "->", (round(r1), round(g1), round(b1)))
+    assert r1 - g1 > 60 and r0 - g0 < 40  # from blond to a dark red
+
+
 # --------------------------------------------------------------------------- serving
 
 
@@ -224,14 +255,20 @@ async def test_player_edits_live_with_the_game_server_and_publishes(tmp_path, ex
 
         # page -> game server, by keyboard: paint a green dot on the face; the game server's copy gets it
         await page.fill("#paint-color", "#00ff00")
+        await page.fill("#paint-size", "40")  # radius 80 on the 1024² texture
         await page.focus("#face")
         t0 = time.perf_counter()
         await page.press("#face", "Enter")
         await copy.wait_version(version + 1)
         page_to_gs_ms = (time.perf_counter() - t0) * 1000
-        assert tuple(copy.avatar.images["Head"].pixels[h // 2, w // 2]) == (0, 255, 0, 255)
+        px = copy.avatar.images["Head"].pixels
+        dot = (px[..., 0] == 0) & (px[..., 1] == 255) & (px[..., 2] == 0)
+        assert 0.9 < dot.sum() / (np.pi * 80**2) < 1.1  # one disc of radius 80
         await page.wait(f"window.acsPage.version() >= {version + 1}")
         assert await page.eval("window.acsPage.contentHash()") == copy.content_hash()
+        green = await page.shot("#view", tmp_path / "green.png")  # the brush starts on the middle of the face
+        print("green pixels", int(_pure(blue, 1).sum()), "->", int(_pure(green, 1).sum()))
+        assert _pure(green, 1).sum() > _pure(blue, 1).sum() + 100
 
         # a hair colour chosen in the page reaches the game server's description
         await page.fill("#hair-color", "#ff0000")
@@ -240,8 +277,8 @@ async def test_player_edits_live_with_the_game_server_and_publishes(tmp_path, ex
         assert hair and hair[0]["Color"] == [1.0, 0.0, 0.0]
         await page.wait(f"window.acsPage.version() >= {version + 2}")
         red = await page.shot("#view", tmp_path / "red.png")
-        print("red pixels", int(_pure(blue, 0).sum()), "->", int(_pure(red, 0).sum()))
-        assert _pure(red, 0).sum() > _pure(blue, 0).sum() + 100
+        print("red pixels", int(_pure(green, 0).sum()), "->", int(_pure(red, 0).sum()))
+        assert _pure(red, 0).sum() > _pure(green, 0).sum() + 100
 
         # publishing: the page answers the prompt (keyboard: the Publish button has the focus)
         publishing = asyncio.create_task(gs.PromptCreateAvatarAsync(None, "player-1", copy))

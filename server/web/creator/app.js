@@ -172,7 +172,8 @@ class PlayerEditor {
     const canvas = $("face");
     const head = state.copy.doc.images.Head;
     if (!head) return;
-    this.cursor = [Math.floor(head.width / 2), Math.floor(head.height / 2)];
+    const face = this.viewer.faceUv() || [0.5, 0.5];
+    this.cursor = [Math.floor(face[0] * head.width), Math.floor(face[1] * head.height)];
     const paintAt = (x, y) => {
       const radius = Math.max(1, Math.round(Number($("paint-size").value) * head.width / 512));
       this.edit([{ op: "DrawCircle", Image: "Head", Center: [x, y], Radius: radius, Color: rgb($("paint-color").value),
@@ -183,6 +184,18 @@ class PlayerEditor {
       this.cursor = [Math.floor((e.clientX - r.left) / r.width * head.width),
                      Math.floor((e.clientY - r.top) / r.height * head.height)];
       paintAt(...this.cursor);
+    };
+    // On the 3D view: a click (not a drag) on the head paints there.
+    const view = $("view");
+    let down = null;
+    view.onpointerdown = (e) => { down = [e.clientX, e.clientY]; };
+    view.onpointerup = (e) => {
+      if (!down || Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 4) return;
+      const hit = this.viewer.pick(e.clientX, e.clientY);
+      if (hit && hit.part === "Head") {
+        this.cursor = [Math.floor(hit.uv[0] * head.width), Math.floor(hit.uv[1] * head.height)];
+        paintAt(...this.cursor);
+      }
     };
     canvas.onkeydown = (e) => {
       const step = Math.max(1, Math.round(head.width / 64));

@@ -135,6 +135,35 @@ export class Viewer {
     this.root.rotation.y = spin;
   }
 
+  /** The part and texture coordinates (0..1, origin top left) under a point of the canvas, or null. */
+  pick(clientX, clientY) {
+    const r = this.canvas.getBoundingClientRect();
+    const ndc = new THREE.Vector2(((clientX - r.left) / r.width) * 2 - 1, -((clientY - r.top) / r.height) * 2 + 1);
+    const ray = new THREE.Raycaster();
+    ray.setFromCamera(ndc, this.camera);
+    return this.firstHit(ray);
+  }
+
+  firstHit(ray) {
+    const hits = ray.intersectObjects([...this.parts.values()], false);
+    for (const h of hits) {
+      if (h.uv) return { part: h.object.name.replace(/_Geo$/, ""), uv: [h.uv.x, h.uv.y] };
+    }
+    return null;
+  }
+
+  /** Where the middle of the face is on the Head texture (a ray from straight in front). */
+  faceUv() {
+    const head = this.parts.get("Head");
+    if (!head) return null;
+    this.root.updateMatrixWorld(true);
+    const box = new THREE.Box3().setFromObject(head);
+    const c = box.getCenter(new THREE.Vector3());
+    const ray = new THREE.Raycaster(new THREE.Vector3(c.x, c.y, box.max.z + 1), new THREE.Vector3(0, 0, -1));
+    const hit = ray.intersectObject(head, false)[0];
+    return hit && hit.uv ? [hit.uv.x, hit.uv.y] : null;
+  }
+
   /** Recolour a part whose texture was made in ``from`` so it shows ``to`` (the hair's colour). */
   tint(part, from, to) {
     const mesh = this.parts.get(part);
