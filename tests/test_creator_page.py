@@ -292,6 +292,7 @@ async def test_player_edits_live_with_the_game_server_and_publishes(tmp_path, ex
         assert "token" not in await page.eval("location.href")
 
         # the creator's view lists the bundle: thumbnail, description, 3D, and the session at a glance
+        await page.goto("about:blank")  # a new document, not a same-page fragment change
         await page.goto(f"{srv.url}/creator/#key={key}")
         await page.wait("window.acsPage.state.ready && window.acsPage.state.bundles === 1")
         card = f"#bundle-list li[data-bundle='{outcome['BundleId']}']"

@@ -99,7 +99,8 @@ async def main(out: Path) -> None:
             await page.press("#publish-yes", "Enter")
             print("publish:", (await publishing)["Result"])
 
-            await page.goto(f"{srv.url}/creator/#key={key}")
+            await page.goto("about:blank")  # a new document, not a same-page fragment change
+        await page.goto(f"{srv.url}/creator/#key={key}")
             await page.wait("window.acsPage.state.ready && window.acsPage.state.bundles === 1")
             await page.wait("document.querySelector('#bundle-list img').naturalWidth > 0")
             await page.click("#bundle-list li button")

@@ -30,6 +30,8 @@ export class Viewer {
     this.rest = new Map(); // bone -> rest quaternion
     this.built = {}; // the scales the glb was built with
     this.frames = 0;
+    this.dirty = true;
+    this.controls.addEventListener("change", () => { this.dirty = true; });
     new ResizeObserver(() => this.resize()).observe(canvas);
     this.resize();
     this.renderer.setAnimationLoop(() => this.frame());
@@ -40,11 +42,18 @@ export class Viewer {
     this.renderer.setSize(w, h, false);
     this.camera.aspect = w / h;
     this.camera.updateProjectionMatrix();
+    this.dirty = true;
   }
 
+  // Draws only when something changed (a software renderer would otherwise spend a core on it).
   frame() {
-    if (this.root && this.turntable) this.root.rotation.y += 0.01;
-    this.controls.update();
+    if (this.root && this.turntable) {
+      this.root.rotation.y += 0.01;
+      this.dirty = true;
+    }
+    if (this.controls.update()) this.dirty = true;
+    if (!this.dirty) return;
+    this.dirty = false;
     this.renderer.render(this.scene, this.camera);
     this.frames += 1;
   }
@@ -73,6 +82,7 @@ export class Viewer {
     this.camera.far = size.y * 20;
     this.camera.updateProjectionMatrix();
     this.controls.update();
+    this.dirty = true;
   }
 
   /** The Head's morph target names (FACS), for the expression sliders. */
@@ -84,6 +94,7 @@ export class Viewer {
   setExpression(name, weight) {
     const head = this.parts.get("Head");
     if (head && name in head.morphTargetDictionary) head.morphTargetInfluences[head.morphTargetDictionary[name]] = weight;
+    this.dirty = true;
   }
 
   /** Body scales from the description, relative to those the glb was built with. */
@@ -92,6 +103,7 @@ export class Viewer {
     for (const [name, axis] of Object.entries(SCALE_AXES)) {
       this.root.scale[axis] = (description[name] ?? 1) / (this.built[name] || 1);
     }
+    this.dirty = true;
   }
 
   bone(name) {
@@ -133,6 +145,7 @@ export class Viewer {
       this.aim("RightLowerArm", "RightHand", v(-0.25, 1, 0.1));
     }
     this.root.rotation.y = spin;
+    this.dirty = true;
   }
 
   /** The part and texture coordinates (0..1, origin top left) under a point of the canvas, or null. */
@@ -172,6 +185,7 @@ export class Viewer {
     const b = new THREE.Color().setRGB(...from, THREE.SRGBColorSpace);
     mesh.material.color.setRGB(a.r / Math.max(b.r, 1e-3), a.g / Math.max(b.g, 1e-3), a.b / Math.max(b.b, 1e-3),
                                THREE.LinearSRGBColorSpace);
+    this.dirty = true;
   }
 
   /** Replace a part's texture with the document copy's pixels (after a paint edit). */
@@ -189,5 +203,6 @@ export class Viewer {
     mesh.material.map = tex;
     mesh.material.needsUpdate = true;
     if (old) old.dispose();
+    this.dirty = true;
   }
 }
