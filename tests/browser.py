@@ -17,7 +17,7 @@ from PIL import Image
 
 from client_sim.render import ToolingMissing, find_tooling
 
-__all__ = ["Browser", "PageError", "png_pixels"]
+__all__ = ["Browser", "PageError", "png_pixels", "silhouette", "VIEWER_BACKGROUND"]
 
 DRIVER = Path(__file__).parent / "web" / "browser.js"
 
@@ -26,9 +26,22 @@ class PageError(AssertionError):
     pass
 
 
-def png_pixels(path: Path) -> np.ndarray:
-    with Image.open(io.BytesIO(Path(path).read_bytes())) as im:
+#: The clear colour of the avatar viewers (tests/web/viewer.html, server/web/creator/viewer.js).
+VIEWER_BACKGROUND = np.array([0xDF, 0xE3, 0xEA])
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    """A PNG's RGB pixels as int16 (differences do not wrap)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert("RGB")).astype(np.int16)
+
+
+def silhouette(px: np.ndarray, margin: int = 0) -> np.ndarray:
+    """The pixels that are not the viewer's background (``margin`` px at the edges left out)."""
+    if margin:
+        px = px[margin:-margin, margin:-margin]
+    return np.abs(px - VIEWER_BACKGROUND).max(axis=-1) > 12
 
 
 class Browser:
@@ -108,4 +121,4 @@ class Browser:
     async def shot(self, selector: str, path: Path) -> np.ndarray:
         """A PNG of one element, saved at ``path``; returns its RGB pixels (int16)."""
         await self._do({"cmd": "shot", "selector": selector, "path": str(path)})
-        return png_pixels(path)
+        return png_pixels(Path(path).read_bytes())

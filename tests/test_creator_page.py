@@ -24,7 +24,7 @@ import pytest
 from client_sim.sdk import GameServer
 from meshes.ops import apply_ops
 from server.web.pages import STATIC_DIR, VENDOR_DIR, VENDOR_PACKAGES
-from tests.browser import Browser
+from tests.browser import Browser, silhouette
 from tests.faces import avatars
 
 from .conftest import new_experience, running_server
@@ -187,12 +187,9 @@ async def test_websocket_takes_the_credential_as_a_subprotocol(live_server):
 
 # --------------------------------------------------------------------------- in chromium
 
-BACKGROUND = np.array([0xDF, 0xE3, 0xEA])  # the viewer's clear colour (viewer.js)
-
-
 def _silhouette(px: np.ndarray) -> np.ndarray:
     """The avatar's pixels (the canvas' rounded corners, 8 px, left out)."""
-    return np.abs(px[8:-8, 8:-8] - BACKGROUND).max(axis=-1) > 12
+    return silhouette(px, margin=8)
 
 
 def _pure(px: np.ndarray, channel: int) -> np.ndarray:

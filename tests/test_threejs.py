@@ -8,22 +8,18 @@ first (the README's test command does).  Nothing is skipped: missing tooling fai
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pygltflib
 import pytest
-from PIL import Image
 
-from client_sim.render import (INSTALL_HINT, ToolingMissing, find_tooling, render_portrait, render_turntable,
-                               view_glb)
+from client_sim.render import INSTALL_HINT, ToolingMissing, find_tooling, render_portrait, render_turntable, view_glb
 from meshes.r15 import PART_NAMES
+from tests.browser import VIEWER_BACKGROUND, png_pixels, silhouette
 from tests.faces import avatar_glbs
 
 #: The expressions every avatar carries as glTF morph targets (Roblox FACS names).
 REQUIRED_MORPHS = {"LeftEyeClosed", "RightEyeClosed", "JawDrop", "LeftLipCornerPuller", "RightLipCornerPuller",
                    "LeftLipCornerDown", "RightLipCornerDown", "LeftInnerBrowRaiser", "RightInnerBrowRaiser"}
-BACKGROUND = np.array([0xDF, 0xE3, 0xEA])  # viewer.html's clear colour
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,16 +28,6 @@ def tooling():
         return find_tooling()
     except ToolingMissing as e:
         pytest.fail(str(e), pytrace=False)
-
-
-def _png(data: bytes) -> np.ndarray:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB")).astype(np.int16)
-
-
-def _silhouette(px: np.ndarray) -> np.ndarray:
-    return np.abs(px - BACKGROUND).max(axis=-1) > 12
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper", "ancelotti"])
@@ -63,7 +49,7 @@ def test_threejs_loads_the_rigged_avatar(name):
     missing = REQUIRED_MORPHS - set(rep["morphTargets"])
     assert not missing, f"morph targets missing in three.js: {sorted(missing)} (has {rep['morphTargets']})"
     # it drew something
-    assert _silhouette(_png(out["pngs"][0])).mean() > 0.02
+    assert silhouette(png_pixels(out["pngs"][0])).mean() > 0.02
 
 
 def _with_morph(glb: bytes, name: str) -> bytes:
@@ -99,27 +85,27 @@ def test_page_reports_morph_target_names():
 def test_portrait_render_is_not_blank():
     glb = avatar_glbs()["astronaut"]
     png = render_portrait(glb, size=512)
-    px = _png(png)
+    px = png_pixels(png)
     assert px.shape == (512, 512, 3)
-    sil = _silhouette(px)
+    sil = silhouette(px)
     # the avatar covers a plausible part of the frame, centred, and is not flat colour
     assert 0.05 < sil.mean() < 0.6, sil.mean()
     ys, xs = np.nonzero(sil)
     assert abs(xs.mean() - 256) < 40 and ys.min() < 100 and ys.max() > 400
     assert px[sil].std(axis=0).mean() > 10
-    assert (px[~sil] == BACKGROUND).all(axis=-1).mean() > 0.95
+    assert (px[~sil] == VIEWER_BACKGROUND).all(axis=-1).mean() > 0.95
 
     # headshot: the face (skin tones + dark eyes/mouth) fills the frame; differs from the body shot
-    head = _png(render_portrait(glb, size=256, view="head"))
-    hs = _silhouette(head)
+    head = png_pixels(render_portrait(glb, size=256, view="head"))
+    hs = silhouette(head)
     assert hs.mean() > 0.3
     assert head[hs].std(axis=0).mean() > 10
 
     # turntable (one browser load): the side view is narrower, the back differs from the front,
     # all keep the silhouette's height
-    views = [_png(p) for p in render_turntable(glb, n=4, size=256)]
+    views = [png_pixels(p) for p in render_turntable(glb, n=4, size=256)]
     assert len(views) == 4
-    sils = [_silhouette(v) for v in views]
+    sils = [silhouette(v) for v in views]
     assert sils[1].mean() < 0.8 * sils[0].mean() and sils[3].mean() < 0.8 * sils[0].mean()
     assert abs(sils[2].mean() - sils[0].mean()) < 0.2 * sils[0].mean()
     top = np.nonzero(sils[0].any(axis=1))[0].min()

@@ -265,23 +265,11 @@ class Documents:
         if self.feed is not None:
             return await self._apply_shared(doc, ops, origin, role, base_version=base_version, batch_id=batch_id)
         async with doc.lock:
-            doc.check_editable()
-            _check_base(doc, base_version)
-            cost = ops_cost(doc.avatar, ops)
-            if cost > MAX_PIXELS_PER_BATCH:
-                raise InvalidParams(f"This batch would touch more than {MAX_PIXELS_PER_BATCH} pixels; "
-                                    "split it into smaller batches.")
-            # Raises InvalidEdit and changes nothing.  Small batches (a few vertices, a
-            # brush stroke) cost less than a thread hop and run inline.
-            if cost <= INLINE_COST and len(ops) <= INLINE_OPS:
-                submitted = doc.log.submit(batch_id, base_version, ops, role)
-            else:
-                submitted = await asyncio.to_thread(doc.log.submit, batch_id, base_version, ops, role)
+            submitted = await _submit(doc, ops, role, base_version, batch_id)
             if submitted.duplicate:
                 earlier = doc.in_flight.get(batch_id)
             else:
-                row = EditOp(generation_id=doc.generation_id, version=submitted.version, batch_id=batch_id,
-                             origin=role, ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock())
+                row = self._edit_row(doc, submitted.version, batch_id, role, ops)
                 earlier = _Accepted(doc, row, ops, origin, asyncio.get_running_loop().create_future())
                 doc.in_flight[batch_id] = earlier
                 self._queue.append(earlier)
@@ -294,6 +282,10 @@ class Documents:
         if earlier is not None:
             await asyncio.shield(earlier.done)  # durable, relayed; raises if it could not be persisted
         return submitted
+
+    def _edit_row(self, doc: LiveDocument, version: int, batch_id: str, role: str, ops: list) -> EditOp:
+        return EditOp(generation_id=doc.generation_id, version=version, batch_id=batch_id, origin=role,
+                      ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock())
 
     async def sync(self, doc: LiveDocument, version: int, conn: Connection | None) -> dict:
         """What a reconnecting copy at ``version`` needs: the batches after it, or a snapshot."""
@@ -389,20 +381,10 @@ class Documents:
                 async with self.db.begin() as db:
                     await take_advisory(db, f"document:{doc.generation_id}")
                     await self._catch_up(doc, db)
-                    doc.check_editable()
-                    _check_base(doc, base_version)
-                    cost = ops_cost(doc.avatar, ops)
-                    if cost > MAX_PIXELS_PER_BATCH:
-                        raise InvalidParams(f"This batch would touch more than {MAX_PIXELS_PER_BATCH} pixels; "
-                                            "split it into smaller batches.")
-                    if cost <= INLINE_COST and len(ops) <= INLINE_OPS:
-                        submitted = doc.log.submit(batch_id, base_version, ops, role)
-                    else:
-                        submitted = await asyncio.to_thread(doc.log.submit, batch_id, base_version, ops, role)
+                    submitted = await _submit(doc, ops, role, base_version, batch_id)
                     if submitted.duplicate:
                         return submitted
-                    db.add(EditOp(generation_id=doc.generation_id, version=submitted.version, batch_id=batch_id,
-                                  origin=role, ops=msgpack.packb(ops, use_bin_type=True), created_at=self.clock()))
+                    db.add(self._edit_row(doc, submitted.version, batch_id, role, ops))
             except AcsError:
                 raise  # refused before anything changed
             except BaseException:
@@ -471,6 +453,21 @@ class Documents:
         except Exception:
             log.exception("following edit %s of %s failed; dropping the copy", version, doc.generation_id)
             self._drop(doc.generation_id)
+
+
+async def _submit(doc: LiveDocument, ops: list, role: str, base_version: int, batch_id: str) -> Submitted:
+    """Check and apply a batch to the document's copy (its lock held); raises InvalidEdit or
+    InvalidParams and changes nothing when refused."""
+    doc.check_editable()
+    _check_base(doc, base_version)
+    cost = ops_cost(doc.avatar, ops)
+    if cost > MAX_PIXELS_PER_BATCH:
+        raise InvalidParams(f"This batch would touch more than {MAX_PIXELS_PER_BATCH} pixels; "
+                            "split it into smaller batches.")
+    # Small batches (a few vertices, a brush stroke) cost less than a thread hop and run inline.
+    if cost <= INLINE_COST and len(ops) <= INLINE_OPS:
+        return doc.log.submit(batch_id, base_version, ops, role)
+    return await asyncio.to_thread(doc.log.submit, batch_id, base_version, ops, role)
 
 
 def _check_base(doc: LiveDocument, base_version: int) -> None:

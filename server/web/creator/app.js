@@ -125,7 +125,6 @@ class PlayerEditor {
     await this.viewer.load(glb, bundle.HumanoidDescription);
     this.buildControls();
     this.refresh(bundle.Version > 0 ? Object.keys(state.copy.doc.images) : []);
-    if (bundle.Document.description) this.viewer.setScales(state.copy.doc.description);
   }
 
   buildControls() {

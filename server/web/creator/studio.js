@@ -28,7 +28,7 @@ const seconds = (s) => (s >= 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)
 
 export class Studio {
   constructor(key, state, showError) {
-    this.http = new Connection(key);
+    this.api = new Connection(key); // HTTP only: these views need no websocket
     this.state = state;
     this.showError = showError;
     this.viewer = null;
@@ -70,13 +70,13 @@ export class Studio {
   }
 
   async objectUrl(path) {
-    return URL.createObjectURL(await this.http.http(path, { as: "blob" }));
+    return URL.createObjectURL(await this.api.http(path, { as: "blob" }));
   }
 
   // -- published avatars
 
   async bundles() {
-    const { Bundles } = await this.http.http("/v1/published");
+    const { Bundles } = await this.api.http("/v1/published");
     this.state.bundles = Bundles.length;
     $("bundles-empty").hidden = Bundles.length > 0;
     const list = $("bundle-list");
@@ -102,7 +102,7 @@ export class Studio {
   async view3d(bundle) {
     $("bundle-viewer").hidden = false;
     if (!this.viewer) this.viewer = new Viewer($("bundle-view"));
-    const glb = await this.http.http(bundle.GlbUrl, { as: "arraybuffer" });
+    const glb = await this.api.http(bundle.GlbUrl, { as: "arraybuffer" });
     await this.viewer.load(glb, bundle.HumanoidDescription);
     this.state.viewing = bundle.BundleId;
     $("bundle-view").focus();
@@ -118,7 +118,7 @@ export class Studio {
   // -- queue and sessions
 
   async sessions() {
-    const o = await this.http.http("/v1/sessions");
+    const o = await this.api.http("/v1/sessions");
     $("pool").textContent = `${o.ActiveSessions} of ${o.Capacity} sessions in use on this server, ` +
       `${o.QueuedRequests} waiting; a session is held for ${seconds(o.MeanHoldSeconds)} on average.`;
     const rows = (tbody, items, cells) => {
@@ -147,7 +147,7 @@ export class Studio {
     $("profile-status").textContent = `Making ${files.length} preview${files.length > 1 ? "s" : ""}…`;
     const t0 = performance.now();
     try {
-      const { Results } = await this.http.http("/v1/previews/batch", { method: "POST", body });
+      const { Results } = await this.api.http("/v1/previews/batch", { method: "POST", body });
       const list = $("profile-results");
       list.replaceChildren();
       for (const r of Results) list.append(this.profileCard(r, files[r.Index]));
