@@ -31,9 +31,10 @@ from generation.avatar.face_bake import bake_head
 from generation.avatar.face_fit import fit_face
 from generation.avatar.hair import build_hair, choose_style, observe_hair
 from generation.avatar.paint import paint_body, shirt_colour
-from generation.avatar.rig import attachments as rig_attachments, fit_joints_to_regions
-from generation.avatar.template import load_template
+from generation.avatar.rig import attachments as rig_attachments
+from generation.avatar.rig import fit_joints_to_regions
 from generation.avatar.scales import BodyScales, apply_body_scales, fit_within_bounds
+from generation.avatar.template import load_template
 from generation.clothing_prompt import DEFAULT_CLOTHING, parse_clothing_prompt
 from generation.face import person_mask
 from meshes.avatar import Avatar
@@ -41,6 +42,7 @@ from meshes.editable_image import EditableImage
 from meshes.editable_mesh import EditableMesh
 from meshes.normals import smooth_normals
 from meshes.r15 import BODY_PARTS, BONE_HIERARCHY, BONE_INDEX, PART_NAMES
+from meshes.surface import BASE_BODY, BASE_HAIR, BASE_NONE, built_colors, encode_bases
 from schemas.errors import InputRejected, InvalidParams
 
 __all__ = ["build_avatar", "warm_up", "parse_clothing_prompt", "DEFAULT_CLOTHING", "rgb01"]
@@ -162,7 +164,7 @@ def build_avatar(
     if offset is not None:
         src = src + offset
     body = assemble(template, src, fit_normals if offset is None else None)
-    head_tex = None
+    baked = None
     observed = None
     if fit is not None:
         person = person_mask(rgb_img)
@@ -174,7 +176,6 @@ def build_avatar(
         normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
         baked = bake_head(rgb_img, lm, fit, B @ fit.positions, normals, g.triangles, g.uvs,
                           person=person, material=g.material)
-        head_tex = baked.texture
         colors["skin"] = baked.skin
         observed = observe_hair(rgb_img, lm, person)
         seen = shirt_colour(rgb_img, lm, person, baked.skin)
@@ -184,8 +185,11 @@ def build_avatar(
     hair_spec = choose_style(observed, text_prompt, hair_t)
     hair = build_hair(hair_spec, body.parts["Head"].positions, body.parts["Head"].triangles)
 
+    skin01 = [round(float(c), 4) for c in colors["skin"]]
+    shirt01, pants01 = ([round(float(c), 4) for c in colors[k]] for k in ("shirt", "pants"))
     parts: dict[str, EditableMesh] = {}
     images: dict[str, EditableImage] = {}
+    bases: dict[str, bytes] = {}
     for part in PART_NAMES:
         g = body.parts[part]
         uv_table, face_uvs = _shared_uvs(g.triangles, g.uvs)
@@ -194,11 +198,16 @@ def build_avatar(
             uvs=uv_table, face_uvs=face_uvs, joints=g.joints, weights=g.weights)
         for name, deltas in g.morphs.items():
             parts[part].SetMorphTarget(name, deltas.astype(np.float32))
-        if part == "Head" and head_tex is not None:
-            tex = head_tex
+        # what follows a colour edit (meshes.surface): skin, cloth and hair (alpha 0); the
+        # face's own features and the shoes keep their colour (alpha 255)
+        if part == "Head" and baked is not None:  # the skin material; eyes, teeth and tongue keep theirs
+            tex = baked.texture
+            codes = np.where(baked.material == 0, BASE_BODY, BASE_NONE).astype(np.uint8)
         else:
-            tex, _ = paint_body(part, body, colors)
-        images[part] = EditableImage.from_array(_rgba8(tex))
+            tex, _, codes = paint_body(part, body, colors)
+        own = np.where(codes == BASE_NONE, 255, 0).astype(np.uint8)
+        images[part] = EditableImage.from_array(np.dstack([_rgb8(tex), own]))
+        bases[part] = encode_bases(codes)
 
     bounds = {p: (body.parts[p].positions.min(0), body.parts[p].positions.max(0)) for p in PART_NAMES}
     body.bones = fit_joints_to_regions(body.bones, bounds)
@@ -212,18 +221,21 @@ def build_avatar(
         weights[:, 0] = 1.0
         parts["HairAccessory"] = EditableMesh.from_arrays(hair.positions, hair.triangles, normals=hair.normals,
                                                           uvs=hair.uvs, joints=joints, weights=weights)
-        images["HairAccessory"] = EditableImage.from_array(hair.texture)
-        atts["HairAccessory"] = {"HairAttachment": dict(atts["Head"]["HairAttachment"])}
         hair01 = [round(float(c) / 255, 4) for c in hair_spec.color_rgb]
+        images["HairAccessory"] = EditableImage.from_array(
+            np.dstack([hair.texture, np.zeros(hair.texture.shape[:2], np.uint8)]))
+        bases["HairAccessory"] = encode_bases(np.full(hair.texture.shape[:2], BASE_HAIR, np.uint8))
+        atts["HairAccessory"] = {"HairAttachment": dict(atts["Head"]["HairAttachment"])}
         accessories.append({"AccessoryType": "Hair", "Instance": "HairAccessory", "IsLayered": False,
                             "Color": hair01})
         colors["hair"] = np.asarray(hair01, np.float32)
     bone_list = [{"Name": n, "Parent": p, "Position": [round(float(c), 6) for c in body.bones[n]]}
                  for n, p in BONE_HIERARCHY]
 
-    skin01 = [round(float(c), 4) for c in colors["skin"]]
     description = {
         **{f"{bp}Color": list(skin01) for bp in BODY_PARTS},
+        "ShirtColor": shirt01,
+        "PantsColor": pants01,
         **scales.as_description(),
         "AvatarPartScaleType": "ProportionsNormal",
         "BodyParts": [{"BodyPart": bp, "Color": list(skin01), "Instance": list(ps)} for bp, ps in BODY_PARTS.items()],
@@ -237,6 +249,8 @@ def build_avatar(
         "UsedLandmarks": lm is not None,
         "ClothingColors": {k: [round(float(c), 4) for c in rgb01(v)] for k, v in clothing.items()},
         "HairColor": [round(float(c), 4) for c in colors["hair"]],
+        "Bases": bases,
+        "BuiltColors": built_colors(description),
         "HairStyle": hair.style if hair is not None else "bald",
         "PromptColorsApplied": sorted(ph for _, ph in prompt.values()),
         "BodyShape": {k: round(v, 3) for k, v in sorted(shape.items())},
@@ -259,6 +273,5 @@ def _shared_uvs(tris: np.ndarray, corner_uvs: np.ndarray) -> tuple[np.ndarray, n
     return uv[first], inv.reshape(-1, 3)
 
 
-def _rgba8(rgb01_img: np.ndarray) -> np.ndarray:
-    a = np.clip(np.round(rgb01_img * 255), 0, 255).astype(np.uint8)
-    return np.dstack([a, np.full(a.shape[:2], 255, np.uint8)])
+def _rgb8(rgb01_img: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(rgb01_img * 255), 0, 255).astype(np.uint8)

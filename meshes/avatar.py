@@ -19,7 +19,8 @@ Roblox-style local position is ``model_position - part_center(part)``.
 
 Description edits (the ``SetProperty`` op): :meth:`Avatar.set_property` changes one
 of :data:`SETTABLE_PROPERTIES` -- the six ``*Color`` properties ([r, g, b] 0..1; the
-matching ``BodyParts[i].Color`` follows, as in Roblox), the six scales (ranges from
+matching ``BodyParts[i].Color`` follows, as in Roblox), ``ShirtColor`` and ``PantsColor``
+(this bundle's clothes; how colours show through the textures: :mod:`meshes.surface`), the six scales (ranges from
 the HumanoidDescription JSON Schema) and ``Accessories`` (a list of at most
 :data:`~meshes.limits.MAX_ACCESSORIES` AccessoryDescription dicts, schema-checked).
 Sizes are checked before contents: a list longer than its property allows is refused
@@ -38,11 +39,13 @@ import struct
 
 import numpy as np
 
-from .editable_image import EditableImage
-from .limits import INT64_MAX, INT64_MIN, MAX_ACCESSORIES, MAX_PROPERTY_VALUES, InvalidEdit
-from .editable_mesh import EditableMesh
-from .r15 import BODY_PARTS, PART_TO_BODY_PART, ASSET_TYPE_OF_BODY_PART
 from schemas.humanoid import humanoid_description_schema, schema_errors
+
+from .editable_image import EditableImage
+from .editable_mesh import EditableMesh
+from .limits import INT64_MAX, INT64_MIN, MAX_ACCESSORIES, MAX_PROPERTY_VALUES, InvalidEdit
+from .r15 import ASSET_TYPE_OF_BODY_PART, BODY_PARTS, PART_TO_BODY_PART
+from .surface import CLOTHING_COLOR_PROPERTIES
 
 __all__ = ["Avatar", "canonical_hash", "SETTABLE_PROPERTIES", "COLOR_PROPERTIES", "SCALE_PROPERTIES"]
 
@@ -50,7 +53,7 @@ __all__ = ["Avatar", "canonical_hash", "SETTABLE_PROPERTIES", "COLOR_PROPERTIES"
 COLOR_PROPERTIES: dict[str, str] = {f"{bp}Color": bp for bp in BODY_PARTS}
 SCALE_PROPERTIES = ("HeightScale", "WidthScale", "DepthScale", "HeadScale", "BodyTypeScale", "ProportionScale")
 #: What the ``SetProperty`` op may change.
-SETTABLE_PROPERTIES = (*COLOR_PROPERTIES, *SCALE_PROPERTIES, "Accessories")
+SETTABLE_PROPERTIES = (*COLOR_PROPERTIES, *CLOTHING_COLOR_PROPERTIES, *SCALE_PROPERTIES, "Accessories")
 
 
 @functools.lru_cache(maxsize=1)
@@ -137,7 +140,7 @@ class Avatar:
         errs = schema_errors(value, schema["properties"][name], schema, f"$.{name}")
         if errs:
             raise InvalidEdit("; ".join(errs[:3]))
-        if name in COLOR_PROPERTIES:
+        if name in COLOR_PROPERTIES or name in CLOTHING_COLOR_PROPERTIES:
             return [float(c) for c in value]
         if name in SCALE_PROPERTIES:
             return float(value)

@@ -15,7 +15,8 @@ Layout of the exported file:
 * morph targets (the Head's FACS expressions): POSITION deltas as the primitive's
   ``targets`` (with min/max), ``mesh.weights`` all zero and the names in
   ``mesh.extras.targetNames`` (three.js' ``morphTargetDictionary``);
-* one PBR material and embedded PNG texture per part (baseColorTexture);
+* one PBR material and embedded PNG texture per part (baseColorTexture): the part's
+  surface, its texture over the description's colours (:mod:`meshes.surface`);
 * non-rig attachments as ``"<Name>_Att"`` child nodes of their part's bone;
 * the HumanoidDescription in ``scenes[0].extras``.
 
@@ -36,6 +37,7 @@ from PIL import Image as PILImage
 from .avatar import Avatar
 from .editable_mesh import normalize_weights
 from .r15 import BONE_INDEX, BONE_NAMES, PART_NAMES, RIG_ATTACHMENTS, STUD_IN_METERS
+from .surface import surface
 
 __all__ = ["export_glb", "load_glb", "read_accessor", "model_to_gltf"]
 
@@ -255,10 +257,8 @@ def _export_skin(joints: np.ndarray, weights: np.ndarray, part: str, joint_of_bo
 
 def _material(gltf: g.GLTF2, b: _Builder, avatar: Avatar, part: str, level: int) -> int:
     pbr = g.PbrMetallicRoughness(metallicFactor=0.0, roughnessFactor=0.85)
-    img = avatar.images.get(part)
-    if img is not None:
-        tint = _hair_tint(avatar) if part == "HairAccessory" else None
-        bv = b.view(_texture_png(img, level, tint))
+    if part in avatar.images:
+        bv = b.view(_texture_png(surface(avatar, part), level))
         gltf.images.append(g.Image(bufferView=bv, mimeType="image/png", name=f"{part}_Tex"))
         gltf.textures.append(g.Texture(sampler=0, source=len(gltf.images) - 1, name=f"{part}_Tex"))
         pbr.baseColorTexture = g.TextureInfo(index=len(gltf.textures) - 1)
@@ -266,36 +266,10 @@ def _material(gltf: g.GLTF2, b: _Builder, avatar: Avatar, part: str, level: int)
     return len(gltf.materials) - 1
 
 
-def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(np.maximum(c, 0.0031308), 1 / 2.4) - 0.055)
-
-
-def _hair_tint(avatar: Avatar) -> np.ndarray | None:
-    """Per-channel factor (linear light) that turns the hair texture, made in the built hair colour
-    (``metadata["HairColor"]``), into the hair accessory's ``Color`` now; None when unchanged.
-    The creator page shows the same recolouring (server/web/creator/viewer.js ``tint``)."""
-    built = avatar.metadata.get("HairColor")
-    now = next((a.get("Color") for a in avatar.description.get("Accessories") or []
-                if isinstance(a, dict) and a.get("AccessoryType") == "Hair"), None)
-    if not built or not now or [float(c) for c in now] == [float(c) for c in built]:
-        return None
-    return _srgb_to_linear(np.asarray(now, np.float64)) / np.maximum(
-        _srgb_to_linear(np.asarray(built, np.float64)), 1e-3)
-
-
-def _texture_png(img, level: int, tint: np.ndarray | None = None) -> bytes:
-    """PNG of a part texture (recoloured by ``tint`` in linear light); RGB when fully opaque."""
-    px = img.pixels
-    if tint is not None:
-        lin = _srgb_to_linear(px[..., :3] / 255.0) * tint
-        px[..., :3] = np.clip(np.rint(_linear_to_srgb(np.clip(lin, 0.0, 1.0)) * 255.0), 0, 255).astype(np.uint8)
-    mode = "RGB" if (px[..., 3] == 255).all() else "RGBA"
+def _texture_png(rgb: np.ndarray, level: int) -> bytes:
+    """PNG of a part's surface (opaque RGB)."""
     buf = io.BytesIO()
-    PILImage.fromarray(px[..., :3] if mode == "RGB" else px, mode).save(buf, format="PNG", compress_level=level)
+    PILImage.fromarray(rgb, "RGB").save(buf, format="PNG", compress_level=level)
     return buf.getvalue()
 
 

@@ -24,6 +24,7 @@ from meshes import (
     validate_full_body,
 )
 from meshes.r15 import ASSET_TYPE_OF_BODY_PART, BONE_INDEX
+from meshes.surface import surface
 from schemas.errors import InputRejected, InvalidParams
 
 from .conftest import closed_and_consistent
@@ -119,12 +120,12 @@ def test_a_body_word_that_moves_the_head_keeps_the_face_on_it(real_preview, avat
     tall = build_avatar(p.png, landmarks=p.landmarks, skin_rgb=p.skin_rgb, hair_rgb=p.hair_rgb,
                         text_prompt="red shirt, tall")
     assert tall.parts["Head"].GetBounds()[1][1] > avatar_lm.parts["Head"].GetBounds()[1][1] + 0.05
-    a, b = (x.images["Head"].pixels[..., :3].astype(np.float64) for x in (tall, avatar_lm))
+    a, b = (surface(x, "Head").astype(np.float64) for x in (tall, avatar_lm))
     assert np.abs(a - b).mean() < 1.0  # the same face, baked the same way
 
 
 def test_head_texture_comes_from_the_preview_and_landmarks(preview_png, avatar, avatar_lm, real_preview):
-    head_plain, head_face = (a.images["Head"].pixels[..., :3].astype(np.float64) for a in (avatar, avatar_lm))
+    head_plain, head_face = (surface(a, "Head").astype(np.float64) for a in (avatar, avatar_lm))
     assert head_plain.shape == head_face.shape == (1024, 1024, 3)
     # without landmarks the head is evenly skin-toned; with them the face brings the photo's detail
     assert head_plain.std(axis=(0, 1)).mean() < 8
@@ -139,8 +140,8 @@ def test_head_texture_comes_from_the_preview_and_landmarks(preview_png, avatar, 
 def test_prompt_sets_clothing_colours(avatar, avatar_lm):
     assert parse_clothing_prompt("Give me a RED shirt and blue jeans, white sneakers")["pants"][1] == "blue jeans"
     assert parse_clothing_prompt("happy") == {}
-    red = avatar_lm.images["UpperTorso"].pixels[64, :, :3].astype(int).mean(axis=0)
-    default = avatar.images["UpperTorso"].pixels[64, :, :3].astype(int).mean(axis=0)
+    red = surface(avatar_lm, "UpperTorso")[64].astype(int).mean(axis=0)
+    default = surface(avatar, "UpperTorso")[64].astype(int).mean(axis=0)
     assert red[0] > 150 and red[2] < 80 and default[2] > default[0]
     assert avatar_lm.metadata["PromptColorsApplied"] == ["red shirt"]
 

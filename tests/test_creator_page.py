@@ -23,6 +23,7 @@ import pytest
 
 from client_sim.sdk import GameServer
 from meshes.ops import apply_ops
+from meshes.surface import surface
 from server.web.pages import STATIC_DIR, VENDOR_DIR, VENDOR_PACKAGES
 from tests.browser import Browser, silhouette
 from tests.faces import avatars
@@ -32,12 +33,12 @@ from .conftest import new_experience, running_server
 DOC_CHECK = Path(__file__).parent / "web" / "doc_check.mjs"
 
 
-def _node_replay(tmp_path: Path, document: dict, version: int, batches: list) -> dict:
+def _node_replay(tmp_path: Path, document: dict, version: int, batches: list, surfaces: tuple = ()) -> dict:
     missing = [p for p in VENDOR_PACKAGES if not (VENDOR_DIR / p / "package.json").is_file()]
     assert not missing, f"the page's npm packages are missing ({missing}): npm ci --prefix {STATIC_DIR}"
     case = tmp_path / "case.msgpack"
-    case.write_bytes(msgpack.packb({"Document": document, "Version": version, "Batches": batches},
-                                   use_bin_type=True))
+    case.write_bytes(msgpack.packb({"Document": document, "Version": version, "Batches": batches,
+                                    "Surfaces": list(surfaces)}, use_bin_type=True))
     out = subprocess.run(["node", str(DOC_CHECK), str(case)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -51,6 +52,9 @@ def _edit_batches(avatar) -> list[list[dict]]:
     return [
         # colours and scales as a page sends them; an integral float and an int must hash alike
         [{"op": "SetProperty", "Property": "TorsoColor", "Value": [0.2, 0.4, 0.6]},
+         {"op": "SetProperty", "Property": "HeadColor", "Value": [0.35, 0.2, 0.12]},
+         {"op": "SetProperty", "Property": "ShirtColor", "Value": [0.9, 0.85, 0.1]},
+         {"op": "SetProperty", "Property": "PantsColor", "Value": [0.05, 0.05, 0.05]},
          {"op": "SetProperty", "Property": "HeightScale", "Value": 1.05},
          {"op": "SetProperty", "Property": "HeadScale", "Value": 1}],
         # face paint: opaque and see-through discs, one clipped by the texture's edge
@@ -83,7 +87,16 @@ def test_page_document_copy_hashes_like_the_server(tmp_path):
     # relayed out of order: the copy buffers early versions and applies them in order
     relayed = [{"Version": v, "Ops": ops} for v, ops in enumerate(batches, start=1)]
     relayed[1], relayed[2] = relayed[2], relayed[1]
-    got = _node_replay(tmp_path, wire, 0, relayed)
+    parts = ("Head", "UpperTorso", "LowerTorso", "LeftUpperArm", "LeftUpperLeg", "LeftFoot", "HairAccessory")
+    got = _node_replay(tmp_path, wire, 0, relayed, parts)
+    # and what each part shows is what the glb export shows (within a rounding step)
+    for part in parts:
+        w, h = avatar.images[part].Size
+        page = np.frombuffer((tmp_path / f"case.msgpack.{part}.rgba").read_bytes(), np.uint8).reshape(h, w, 4)
+        assert (page[..., 3] == 255).all()
+        assert np.abs(page[..., :3].astype(int) - surface(avatar, part)).max() <= 1, part
+        if part != "LeftFoot":
+            assert np.abs(page[..., :3].astype(int) - avatar.images[part].pixels[..., :3]).mean() > 5, part
     assert got["initial"] == expected[0]
     assert got["version"] == len(batches)
     assert got["after"][0] == expected[1]
@@ -103,7 +116,7 @@ def test_page_document_copy_asks_for_a_snapshot_on_a_mesh_edit(tmp_path):
     assert got["version"] == 4
 
 
-def _hair_texture(glb: bytes) -> np.ndarray:
+def _glb_surface(glb: bytes, part: str) -> np.ndarray:
     import io
 
     from PIL import Image
@@ -111,27 +124,41 @@ def _hair_texture(glb: bytes) -> np.ndarray:
     from meshes.gltf import load_glb
 
     g = load_glb(glb)
-    image = next(i for i in g.images if i.name == "HairAccessory_Tex")
+    image = next(i for i in g.images if i.name == f"{part}_Tex")
     view = g.bufferViews[image.bufferView]
     data = g.binary_blob()[view.byteOffset:view.byteOffset + view.byteLength]
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(float)
 
 
-def test_published_glb_shows_the_hair_colour_chosen_in_the_editor():
+def test_published_glb_shows_the_colours_chosen_in_the_editor():
+    """Skin, shirt, trousers and hair take the description's colours in the glb; paint stays paint."""
     from meshes import export_glb
 
     avatar = avatars()["astronaut"].copy()
-    before = _hair_texture(export_glb(avatar))
+    parts = ("LeftLowerArm", "UpperTorso", "LeftUpperLeg", "HairAccessory")
+    before = {p: _glb_surface(export_glb(avatar), p) for p in parts}
     hair = [dict(a) for a in avatar.description["Accessories"]]
-    # the colour as built: the texture goes out as the document holds it
-    assert np.array_equal(before, avatar.images["HairAccessory"].pixels[..., :3])
     hair[0]["Color"] = [0.55, 0.05, 0.05]
-    apply_ops(avatar, [{"op": "SetProperty", "Property": "Accessories", "Value": hair}])
-    after = _hair_texture(export_glb(avatar))
-    r0, g0, b0 = before.reshape(-1, 3).mean(0)
-    r1, g1, b1 = after.reshape(-1, 3).mean(0)
-    print("hair mean rgb", (round(r0), round(g0), round(b0)), "->", (round(r1), round(g1), round(b1)))
-    assert r1 - g1 > 60 and r0 - g0 < 40  # from blond to a dark red
+    ops = [{"op": "SetProperty", "Property": "Accessories", "Value": hair},
+           {"op": "SetProperty", "Property": "ShirtColor", "Value": [0.1, 0.7, 0.2]},
+           {"op": "SetProperty", "Property": "PantsColor", "Value": [0.9, 0.9, 0.85]},
+           {"op": "DrawCircle", "Image": "LeftLowerArm", "Center": [64, 64], "Radius": 200, "Color": [1, 0, 1],
+            "Transparency": 0}]
+    ops += [{"op": "SetProperty", "Property": f"{bp}Color", "Value": [0.36, 0.22, 0.14]}
+            for bp in ("Head", "Torso", "LeftArm", "RightArm", "LeftLeg", "RightLeg")]
+    apply_ops(avatar, ops)
+    glb = export_glb(avatar)
+    mean = {p: tuple(np.round(_glb_surface(glb, p).reshape(-1, 3).mean(0))) for p in parts}
+    print("mean rgb before", {p: tuple(np.round(v.reshape(-1, 3).mean(0))) for p, v in before.items()})
+    print("mean rgb after", mean)
+    assert mean["LeftLowerArm"] == (255, 0, 255)  # painted over: the new skin does not show through paint
+    r, g, b = mean["UpperTorso"]
+    assert g > 150 and g - r > 100 and g - b > 100  # green shirt
+    assert min(mean["LeftUpperLeg"]) > 200  # light trousers
+    r, g, b = mean["HairAccessory"]
+    assert r - g > 60 > before["HairAccessory"].reshape(-1, 3).mean(0) @ [1, -1, 0]  # blond to dark red
+    hand = _glb_surface(glb, "LeftHand").reshape(-1, 3).mean(0)
+    assert np.abs(hand - [92, 56, 36]).max() < 12  # the new skin tone, with the texture's shading kept
 
 
 # --------------------------------------------------------------------------- serving
@@ -196,6 +223,11 @@ def _pure(px: np.ndarray, channel: int) -> np.ndarray:
     """Pixels strongly of one primary (0 red, 1 green, 2 blue)."""
     others = [c for c in range(3) if c != channel]
     return (px[..., channel] > 120) & (px[..., channel] > 2.2 * px[..., others].max(axis=-1))
+
+
+def _magenta(px: np.ndarray) -> np.ndarray:
+    r, g, b = (px[..., c].astype(int) for c in range(3))
+    return (r > 90) & (b > 90) & (g < 0.5 * np.minimum(r, b))
 
 
 async def test_player_edits_live_with_the_game_server_and_publishes(tmp_path, executor, astronaut_jpeg):
@@ -277,6 +309,24 @@ async def test_player_edits_live_with_the_game_server_and_publishes(tmp_path, ex
         print("red pixels", int(_pure(green, 0).sum()), "->", int(_pure(red, 0).sum()))
         assert _pure(red, 0).sum() > _pure(green, 0).sum() + 100
 
+        # the page's shirt colour reaches the game server; the game server's skin colour shows in the page
+        await page.fill("#shirt-color", "#00ff00")
+        await copy.wait_version(version + 3)
+        assert copy.avatar.description["ShirtColor"] == [0.0, 1.0, 0.0]
+        await page.wait(f"window.acsPage.version() >= {version + 3}")
+        shirt = await page.shot("#view", tmp_path / "shirt.png")
+        print("green pixels", int(_pure(red, 1).sum()), "->", int(_pure(shirt, 1).sum()))
+        assert _pure(shirt, 1).sum() > _pure(red, 1).sum() + 1000  # the whole shirt, not a dot
+        t0 = time.perf_counter()
+        version = await copy.edit([{"op": "SetProperty", "Property": f"{bp}Color", "Value": [0.85, 0.0, 0.85]}
+                                   for bp in ("Head", "Torso", "LeftArm", "RightArm", "LeftLeg", "RightLeg")])
+        await page.wait(f"window.acsPage.version() >= {version}")
+        gs_colour_ms = (time.perf_counter() - t0) * 1000
+        assert await page.eval("document.getElementById('skin-color').value") == "#d900d9"
+        skin = await page.shot("#view", tmp_path / "skin.png")
+        print("magenta pixels", int(_magenta(shirt).sum()), "->", int(_magenta(skin).sum()))
+        assert _magenta(skin).sum() > _magenta(shirt).sum() + 300  # hands, arms, neck (the face is painted blue)
+
         # publishing: the page answers the prompt (keyboard: the Publish button has the focus)
         publishing = asyncio.create_task(gs.PromptCreateAvatarAsync(None, "player-1", copy))
         await page.wait("document.getElementById('publish').open")
@@ -310,7 +360,7 @@ async def test_player_edits_live_with_the_game_server_and_publishes(tmp_path, ex
         table = await page.eval("document.getElementById('session-table').textContent")
         assert "player-2" in table and "player-1" not in table
         print(f"page load {load_ms} ms; edit game server -> page display {gs_to_page_ms:.0f} ms; "
-              f"page -> game server copy {page_to_gs_ms:.0f} ms")
+              f"page -> game server copy {page_to_gs_ms:.0f} ms; skin colour game server -> page {gs_colour_ms:.0f} ms")
 
 
 async def test_profile_photo_page_makes_a_batch_of_previews(tmp_path, executor, astronaut_jpeg, coffee_jpeg):

@@ -54,12 +54,15 @@ _NOSE = (168, 193, 245, 188, 174, 236, 198, 209, 49, 64, 98, 97, 2, 326, 327, 29
 class FaceBake:
     """texture: (S,S,3) float32 0..1; skin: (3,) albedo 0..1; alpha: (S,S) float32,
     the photo's weight per texel; coverage: share of the head's texels that took the
-    photo (α > 0.5)."""
+    photo (α > 0.5); material: (S,S) uint8, each texel's index into
+    ``template.MATERIALS`` (the nearest island's between islands; all 0 when the bake
+    was given no materials)."""
 
     texture: np.ndarray
     skin: np.ndarray
     alpha: np.ndarray
     coverage: float
+    material: np.ndarray
 
 
 def _smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -272,5 +275,9 @@ def bake_head(rgb: np.ndarray, landmarks: np.ndarray, fit, head_mh: np.ndarray, 
     far = cv2.distanceTransform((alpha <= 0.02).astype(np.uint8), cv2.DIST_L2, 3)
     reach = np.clip(1.0 - far / (0.03 * size), 0.0, 1.0)[..., None]
     out = np.clip(base + (out - base) * reach, 0, 1)
+    mat_map = np.zeros((size, size), np.uint8)
+    if material is not None:
+        mat_map[covered] = mat
+        mat_map = dilate_into(mat_map[..., None].astype(np.float32), covered, nearest)[..., 0].astype(np.uint8)
     return FaceBake(texture=out, skin=skin, alpha=alpha,
-                    coverage=float((alpha[covered] > 0.5).sum() / max(covered.sum(), 1)))
+                    coverage=float((alpha[covered] > 0.5).sum() / max(covered.sum(), 1)), material=mat_map)

@@ -19,6 +19,7 @@ import numpy as np
 from generation.avatar.body import BodyGeo
 from generation.avatar.raster import dilate_into, nearest_covered, rasterize_uv
 from generation.pixels import robust_median
+from meshes.surface import BASE_BODY, BASE_NONE, BASE_PANTS, BASE_SHIRT
 
 __all__ = ["TEXTURE_SIZE", "paint_body", "region_masks", "shirt_colour"]
 
@@ -88,9 +89,12 @@ def _grain(shape: tuple[int, int], seed: int, amp: float) -> np.ndarray:
     return out
 
 
-def paint_body(part: str, body: BodyGeo, colors: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(texture (s,s,3) float32 0..1, covered (s,s) bool) of one non-head part.
-    ``colors``: rgb 0..1 for skin, shirt, pants, shoes."""
+def paint_body(part: str, body: BodyGeo, colors: dict[str, np.ndarray]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(texture (s,s,3) float32 0..1, covered (s,s) bool, base codes (s,s) uint8) of one
+    non-head part.  ``colors``: rgb 0..1 for skin, shirt, pants, shoes.  The base codes
+    (:mod:`meshes.surface`) say which description colour each texel was painted in:
+    skin the body colour, shirt and trousers their own, shoes none."""
     g = body.parts[part]
     s = TEXTURE_SIZE[part]
     ids, bary = rasterize_uv(g.uvs, (s, s))
@@ -116,4 +120,5 @@ def paint_body(part: str, body: BodyGeo, colors: dict[str, np.ndarray]) -> tuple
     tex *= (1.0 - 0.25 * np.clip(edge * 2, 0, 1))[..., None]
     tex *= np.where(label > 0, _grain((s, s), 7, 0.04), _grain((s, s), 11, 0.015))[..., None]
     tex = dilate_into(np.clip(tex, 0, 1), covered, nearest)
-    return tex, covered
+    bases = np.array([BASE_BODY, BASE_SHIRT, BASE_PANTS, BASE_NONE], np.uint8)[lab]
+    return tex, covered, bases

@@ -1,9 +1,10 @@
 // Replays batches on the creator page's document copy (server/web/creator/doc.js) in node
 // and prints its content hashes, for tests/test_creator_page.py to compare with Python's.
-// Usage: node doc_check.mjs CASE.msgpack  (CASE: {Document, Version, Batches: [{Version, Ops}]})
-import { readFileSync } from "node:fs";
+// Usage: node doc_check.mjs CASE.msgpack  (CASE: {Document, Version, Batches: [{Version, Ops}],
+// Surfaces?: [part]}); each listed part's surface (RGBA) is written to CASE.<part>.rgba at the end.
+import { readFileSync, writeFileSync } from "node:fs";
 import { unpack } from "../../server/web/creator/api.js";
-import { DocReplica, NeedsSnapshot } from "../../server/web/creator/doc.js";
+import { DocReplica, NeedsSnapshot, surface } from "../../server/web/creator/doc.js";
 
 const c = unpack(readFileSync(process.argv[2]));
 const replica = new DocReplica(c.Document, c.Version);
@@ -19,4 +20,5 @@ for (const b of c.Batches) {
   }
 }
 out.version = replica.version;
+for (const part of c.Surfaces || []) writeFileSync(`${process.argv[2]}.${part}.rgba`, surface(replica.doc, part));
 console.log(JSON.stringify(out));

@@ -7,7 +7,7 @@
 // so it is not left in the history, in bookmarks or on screen.
 
 import { ApiError, Connection, fragment } from "./api.js";
-import { DocReplica, NeedsSnapshot } from "./doc.js";
+import { DocReplica, NeedsSnapshot, surface } from "./doc.js";
 import { Studio } from "./studio.js";
 import { Viewer } from "./viewer.js";
 
@@ -43,6 +43,7 @@ const SCALES = { HeightScale: [0.95, 1.05], WidthScale: [0.75, 1.3], DepthScale:
 const EXPRESSIONS = ["JawDrop", "LeftLipCornerPuller", "RightLipCornerPuller", "LeftEyeClosed", "RightEyeClosed",
                      "LeftInnerBrowRaiser", "RightInnerBrowRaiser", "LeftLipCornerDown", "RightLipCornerDown"];
 const MAX_OPS = 1024;
+const BODY_COLORS = ["HeadColor", "TorsoColor", "LeftArmColor", "RightArmColor", "LeftLegColor", "RightLegColor"];
 
 class PlayerEditor {
   constructor(token) {
@@ -124,6 +125,7 @@ class PlayerEditor {
     if (!this.viewer) this.viewer = new Viewer($("view"));
     await this.viewer.load(glb, bundle.HumanoidDescription);
     this.buildControls();
+    this.shownColors = bundle.Version > 0 ? null : this.colorsKey(); // the glb shows the avatar as built
     this.refresh(bundle.Version > 0 ? Object.keys(state.copy.doc.images) : []);
   }
 
@@ -149,18 +151,38 @@ class PlayerEditor {
       $(id).oninput = (e) => this.viewer.setScales({ ...state.copy.doc.description, [name]: Number(e.target.value) });
       $(id).onchange = (e) => this.edit([{ op: "SetProperty", Property: name, Value: Number(e.target.value) }]);
     }
-    const hair = this.hairAccessory(desc);
-    $("hair-color").disabled = !hair;
-    if (hair && hair.Color) $("hair-color").value = hex(hair.Color);
+    $("hair-color").disabled = !this.hairAccessory(desc);
     $("hair-color").onchange = (e) => {
       const accessories = (state.copy.doc.description.Accessories || []).map((a) =>
         a.AccessoryType === "Hair" ? { ...a, Color: rgb(e.target.value) } : a);
       this.edit([{ op: "SetProperty", Property: "Accessories", Value: accessories }]);
     };
+    // one skin colour for the six body parts, as a player thinks of it
+    $("skin-color").onchange = (e) => this.edit(BODY_COLORS.map((name) =>
+      ({ op: "SetProperty", Property: name, Value: rgb(e.target.value) })));
+    $("shirt-color").onchange = (e) => this.edit([{ op: "SetProperty", Property: "ShirtColor", Value: rgb(e.target.value) }]);
+    $("pants-color").onchange = (e) => this.edit([{ op: "SetProperty", Property: "PantsColor", Value: rgb(e.target.value) }]);
+    this.showColors(desc);
     $("turntable").onchange = (e) => { this.viewer.turntable = e.target.checked; };
     $("pose").onchange = (e) => this.viewer.setPose(e.target.value);
     this.setUpPainting();
-    this.builtHair = hair && hair.Color ? hair.Color.slice() : null;
+  }
+
+  showColors(desc) {
+    const hair = this.hairAccessory(desc);
+    const shown = { "skin-color": desc.HeadColor, "hair-color": hair && hair.Color, "shirt-color": desc.ShirtColor,
+                    "pants-color": desc.PantsColor };
+    for (const [id, value] of Object.entries(shown)) {
+      $(id).disabled = !Array.isArray(value);
+      if (Array.isArray(value) && document.activeElement !== $(id)) $(id).value = hex(value);
+    }
+  }
+
+  /** A key that changes when any colour a surface depends on changes. */
+  colorsKey() {
+    const d = state.copy.doc.description;
+    return JSON.stringify([BODY_COLORS.map((n) => d[n]), d.ShirtColor, d.PantsColor,
+                           (d.Accessories || []).map((a) => a && a.Color)]);
   }
 
   hairAccessory(desc) {
@@ -279,7 +301,13 @@ class PlayerEditor {
   }
 
   refresh(images) {
-    for (const part of images) this.viewer.setTexture(part, state.copy.doc.images[part]);
+    const key = this.colorsKey();
+    const parts = key === this.shownColors ? images : Object.keys(state.copy.doc.images);
+    this.shownColors = key;
+    for (const part of parts) {
+      const img = state.copy.doc.images[part];
+      this.viewer.setTexture(part, surface(state.copy.doc, part), img.width, img.height);
+    }
     if (images.includes("Head")) this.drawFace();
     const desc = state.copy.doc.description;
     this.viewer.setScales(desc);
@@ -287,11 +315,7 @@ class PlayerEditor {
       const input = $(`scale-${name}`);
       if (input && document.activeElement !== input) input.value = desc[name] ?? 1;
     }
-    const hair = this.hairAccessory(desc);
-    if (hair && hair.Color) {
-      $("hair-color").value = hex(hair.Color);
-      this.viewer.tint("HairAccessory", this.builtHair, hair.Color);
-    }
+    this.showColors(desc);
     $("sync").textContent = `In sync with the game: version ${state.copy.version}`;
   }
 

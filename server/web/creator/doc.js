@@ -259,6 +259,81 @@ export class AvatarDoc {
   }
 }
 
+// ------------------------------------------------------------------ what a part shows
+
+// meshes/surface.py: each texture is painted in the colours the avatar was built with
+// (metadata.BuiltColors); metadata.Bases says per texel which description colour it was
+// painted in; where that colour changed, the texel's (1 − alpha) share follows it, the
+// ratio taken in linear light.
+const BASE_NONE = 0; // then 1 the body colour, 2 ShirtColor, 3 PantsColor, 4 the hair accessory's Color
+
+const toLinear = (c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+const toSrgb = (c) => (c <= 0.0031308 ? c * 12.92 : 1.055 * Math.max(c, 0.0031308) ** (1 / 2.4) - 0.055);
+const LINEAR = Float64Array.from({ length: 256 }, (_, v) => toLinear(v / 255));
+
+/** The colour of each base code for ``part`` in ``colors`` (a description or BuiltColors). */
+function basePalette(colors, part, bodyOf) {
+  const body = bodyOf[part];
+  const hair = (colors.Accessories || []).find((a) => a && a.Instance === part);
+  const pal = [null, body ? colors[`${body}Color`] : null, colors.ShirtColor, colors.PantsColor, hair && hair.Color];
+  return pal.map((c) => (Array.isArray(c) && c.length === 3 ? c.map((x) => Math.min(1, Math.max(0, x))) : null));
+}
+
+/** Per code and channel, what an 8-bit value becomes (unrounded), or null when nothing changed. */
+function tintTables(now, then) {
+  let changed = false;
+  const tables = now.map((c, code) => {
+    const t = then[code];
+    if (code === BASE_NONE || !c || !t || c.every((x, i) => x === t[i])) return null;
+    changed = true;
+    return c.map((x, ch) => {
+      const ratio = toLinear(x) / Math.max(toLinear(t[ch]), 1e-3);
+      return Float64Array.from(LINEAR, (l) => toSrgb(Math.min(1, Math.max(0, l * ratio))) * 255);
+    });
+  });
+  return changed ? tables : null;
+}
+
+const basesCache = new WeakMap();
+
+function bases(doc, part) {
+  let cache = basesCache.get(doc.metadata);
+  if (!cache) basesCache.set(doc.metadata, (cache = new Map()));
+  if (!cache.has(part)) {
+    const data = (doc.metadata.Bases || {})[part];
+    cache.set(part, data instanceof Uint8Array ? decodePng(data).data : null);
+  }
+  return cache.get(part);
+}
+
+/** What ``part`` shows: RGBA pixels (alpha 255) of its texture over the description's colours. */
+export function surface(doc, part) {
+  const img = doc.images[part];
+  const out = new Uint8Array(img.rgba.length);
+  const src = img.rgba;
+  const codes = bases(doc, part);
+  const bodyOf = {};
+  for (const bp of doc.description.BodyParts || []) for (const p of bp.Instance || []) bodyOf[p] = bp.BodyPart;
+  const built = doc.metadata.BuiltColors;
+  const tables = codes && codes.length === img.width * img.height && built
+    ? tintTables(basePalette(doc.description, part, bodyOf), basePalette(built, part, bodyOf)) : null;
+  for (let i = 0, n = img.width * img.height; i < n; i++) {
+    const o = 4 * i;
+    const t = tables && tables[codes[i]];
+    if (t) {
+      const a = src[o + 3] / 255;
+      for (let ch = 0; ch < 3; ch++) {
+        const v = src[o + ch];
+        out[o + ch] = Math.round(a * v + (1 - a) * t[ch][v]);
+      }
+    } else {
+      out[o] = src[o]; out[o + 1] = src[o + 1]; out[o + 2] = src[o + 2];
+    }
+    out[o + 3] = 255;
+  }
+  return out;
+}
+
 /**
  * The page's side of meshes/sync.py's Replica: a confirmed copy that applies batches in the
  * server's version order (its own when acknowledged, the other side's when relayed),

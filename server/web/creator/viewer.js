@@ -1,6 +1,6 @@
 // The avatar in 3D: the generation's glb (three.js GLTFLoader), orbit and turntable, the
 // Head's FACS morph targets as expressions, a few poses, the description's body scales, and
-// textures replaced live from the document copy when a paint edit lands.
+// textures replaced live from the document copy when a paint or colour edit lands.
 
 import * as THREE from "three";
 import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
@@ -177,22 +177,11 @@ export class Viewer {
     return hit && hit.uv ? [hit.uv.x, hit.uv.y] : null;
   }
 
-  /** Recolour a part whose texture was made in ``from`` so it shows ``to`` (the hair's colour). */
-  tint(part, from, to) {
-    const mesh = this.parts.get(part);
-    if (!mesh || !from || !to) return;
-    const a = new THREE.Color().setRGB(...to, THREE.SRGBColorSpace); // linear, as the shader multiplies
-    const b = new THREE.Color().setRGB(...from, THREE.SRGBColorSpace);
-    mesh.material.color.setRGB(a.r / Math.max(b.r, 1e-3), a.g / Math.max(b.g, 1e-3), a.b / Math.max(b.b, 1e-3),
-                               THREE.LinearSRGBColorSpace);
-    this.dirty = true;
-  }
-
-  /** Replace a part's texture with the document copy's pixels (after a paint edit). */
-  setTexture(part, image) {
+  /** Replace a part's texture (RGBA pixels: what the part shows, doc.js ``surface``). */
+  setTexture(part, rgba, width, height) {
     const mesh = this.parts.get(part);
     if (!mesh) return;
-    const tex = new THREE.DataTexture(image.rgba, image.width, image.height, THREE.RGBAFormat);
+    const tex = new THREE.DataTexture(rgba, width, height, THREE.RGBAFormat);
     tex.colorSpace = THREE.SRGBColorSpace;
     tex.flipY = false; // glTF's UV origin is the image's top left, like the document's pixels
     tex.magFilter = THREE.LinearFilter;
