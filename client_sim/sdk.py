@@ -93,6 +93,14 @@ class _Side:
         for copy in self.copies.values():
             await copy.resync()
 
+    async def SetHairstyle(self, copy: AvatarCopy, style: str) -> int:
+        """Rebuild the hair in one of ``schemas.methods.HAIR_STYLES``; the server sends the
+        edits to every copy (this one too).  Returns once ``copy`` has applied them: the
+        document's version then."""
+        result = await self.conn.call("SetHairstyle", {"GenerationId": copy.generation_id, "Style": style})
+        await copy.wait_version(int(result["Version"]))
+        return int(result["Version"])
+
     async def GetValidationRules(self) -> dict:
         return await self.conn.call("GetValidationRules")
 

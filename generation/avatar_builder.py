@@ -219,8 +219,9 @@ def build_avatar(
         joints[:, 0] = BONE_INDEX["Head"]
         weights = np.zeros((n, 4), np.float32)
         weights[:, 0] = 1.0
-        parts["HairAccessory"] = EditableMesh.from_arrays(hair.positions, hair.triangles, normals=hair.normals,
-                                                          uvs=hair.uvs, joints=joints, weights=weights)
+        # automatic normals: they follow the shell when a hairstyle change moves it (restyle_ops)
+        parts["HairAccessory"] = EditableMesh.from_arrays(hair.positions, hair.triangles, uvs=hair.uvs,
+                                                          joints=joints, weights=weights)
         hair01 = [round(float(c) / 255, 4) for c in hair_spec.color_rgb]
         images["HairAccessory"] = EditableImage.from_array(
             np.dstack([hair.texture, np.zeros(hair.texture.shape[:2], np.uint8)]))

@@ -44,7 +44,8 @@ Ids that two copies create concurrently never collide because the creator picks
 them from its own range: :class:`IdAllocator` ``(side)`` hands out
 ``side << 40 | n`` (n = 1, 2, ...).  Side 0 is the builder (the meshes' own
 counters, ids below 2**40), :data:`SIDE_SERVER` = 1 the game server,
-:data:`SIDE_CLIENT` = 2 the game client.  An allocator never repeats an id; a
+:data:`SIDE_CLIENT` = 2 the game client, :data:`SIDE_SERVICE` = 3 the server's own edits (a
+hairstyle change).  An allocator never repeats an id; a
 replica keeps its allocator across reconnects and snapshots, and a fresh one
 (:meth:`IdAllocator.resume`) starts above every id of its side in the avatar.
 Normal / UV / colour ids made by ``AddTriangle`` come from the meshes' counters
@@ -66,6 +67,7 @@ __all__ = [
     "SIDE_BUILDER",
     "SIDE_SERVER",
     "SIDE_CLIENT",
+    "SIDE_SERVICE",
     "IdAllocator",
     "side_of",
     "DocumentLog",
@@ -80,6 +82,7 @@ assert EXPLICIT_ID_BASE == 1 << ID_SHIFT
 SIDE_BUILDER = 0
 SIDE_SERVER = 1
 SIDE_CLIENT = 2
+SIDE_SERVICE = 3
 _MAX_SIDE = (1 << (63 - ID_SHIFT)) - 1
 _MAX_BATCH_ID = 128
 

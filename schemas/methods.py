@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["MethodSpec", "METHODS", "END_REASONS", "PROMPT_CREATE_AVATAR_RESULT"]
+__all__ = ["MethodSpec", "METHODS", "END_REASONS", "PROMPT_CREATE_AVATAR_RESULT", "HAIR_STYLES"]
+
+#: The built-in hairstyles (generation.avatar.hair.STYLES, checked equal by the tests).
+HAIR_STYLES = ("buzz", "short_crop", "side_part", "bob", "long_straight", "curly_volume", "bun", "ponytail")
 
 #: Why a session ended (Roblox's EndSessionReason plus Disconnect).
 END_REASONS = ("Exit", "Gen3D", "TimeExpired", "EquipModel", "Disconnect")
@@ -167,6 +170,14 @@ class SyncDocument:
 
 
 @dataclass(frozen=True, slots=True)
+class SetHairstyle:
+    """Rebuild the hair accessory in a built-in style; every copy receives it as edits."""
+
+    GenerationId: str = _f("The document's generation.")
+    Style: str = _f("One of " + ", ".join(HAIR_STYLES) + ".", max_length=32)
+
+
+@dataclass(frozen=True, slots=True)
 class PromptCreateAvatarAsync:
     """Publish the edited avatar after the player confirms."""
 
@@ -237,6 +248,7 @@ METHODS: dict[str, MethodSpec] = {
         _spec(LoadGeneratedAvatarAsync, "server", "client"),
         _spec(ApplyEdits, "server", "client"),
         _spec(SyncDocument, "server", "client"),
+        _spec(SetHairstyle, "server", "client"),
         _spec(PromptCreateAvatarAsync, "server"),
         _spec(RespondPromptCreateAvatar, "client"),
         _spec(GetValidationRules, "server", "client"),

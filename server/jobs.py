@@ -18,7 +18,7 @@ import numpy as np
 
 from schemas.errors import AcsError
 
-__all__ = ["JOBS", "GenerationFailed", "probe_job", "preview_job", "avatar_job", "export_job",
+__all__ = ["JOBS", "GenerationFailed", "probe_job", "preview_job", "avatar_job", "export_job", "hairstyle_job",
            "pack_features", "unpack_features", "exit_with_parent", "warm_up"]
 
 log = logging.getLogger(__name__)
@@ -152,5 +152,27 @@ def export_job(document: bytes) -> dict:
     return {"ok": ok, "reasons": reasons, "glb": export_glb(avatar) if ok else None}
 
 
+def hairstyle_job(head: dict, hair: dict, style: str, color_rgb: list, first_id: int, head_bone: int) -> dict:
+    """The edit ops that rebuild a hair accessory in ``style`` (generation.avatar.hair
+    ``restyle_ops``).  ``head``: ``{"positions", "triangles"}`` as float32 / int32 bytes
+    (model studs, rows); ``hair``: the HairAccessory's ``EditableMesh.to_wire()``;
+    ``color_rgb``: the colour the hair texture is painted in (0..255, the built colour, so
+    the accessory's ``Color`` keeps recolouring it); new ids are ``first_id``, +1, ..."""
+    from generation.avatar.hair import build_hair, restyle_ops, spec_for_style
+    from meshes import EditableMesh
+    from schemas.errors import Conflict
+
+    positions = np.frombuffer(head["positions"], np.float32).reshape(-1, 3)
+    triangles = np.frombuffer(head["triangles"], np.int32).reshape(-1, 3)
+    built = build_hair(spec_for_style(style, color_rgb), positions, triangles)
+    ids = iter(range(first_id, first_id + 10 * len(built.positions) + 10 * len(built.triangles)))
+    try:
+        ops = restyle_ops(EditableMesh.from_wire(hair), "HairAccessory", built, lambda: next(ids), head_bone)
+    except ValueError as e:
+        raise Conflict(f"This avatar's hair cannot be restyled: {e}.", code="HairNotRestylable") from None
+    return {"ops": ops}
+
+
 #: Every job a ``JobQueue`` can run, by name.
-JOBS = {"probe": probe_job, "preview": preview_job, "avatar": avatar_job, "export": export_job}
+JOBS = {"probe": probe_job, "preview": preview_job, "avatar": avatar_job, "export": export_job,
+        "hairstyle": hairstyle_job}

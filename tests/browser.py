@@ -111,6 +111,9 @@ class Browser:
     async def fill(self, selector: str, value: str) -> None:
         await self._do({"cmd": "fill", "selector": selector, "value": value})
 
+    async def select(self, selector: str, value: str) -> None:
+        await self._do({"cmd": "select", "selector": selector, "value": value})
+
     async def press(self, selector: str, key: str) -> None:
         await self._do({"cmd": "press", "selector": selector, "key": key})
 

@@ -327,6 +327,23 @@ async def test_player_edits_live_with_the_game_server_and_publishes(tmp_path, ex
         print("magenta pixels", int(_magenta(shirt).sum()), "->", int(_magenta(skin).sum()))
         assert _magenta(skin).sum() > _magenta(shirt).sum() + 300  # hands, arms, neck (the face is painted blue)
 
+        # a hairstyle chosen in the page: the server rebuilds the hair as mesh edits for both copies,
+        # and the page's 3D view takes the new shape
+        hair_tris = "window.acsPage.viewer.parts.get('HairAccessory').geometry.index.count / 3"
+        assert await page.eval(hair_tris) == copy.avatar.parts["HairAccessory"].triangle_count
+        t0 = time.perf_counter()
+        await page.select("#hairstyle", "long_straight")
+        await page.wait(f"window.acsPage.state.reshaped > {version}", 60)
+        restyle_ms = (time.perf_counter() - t0) * 1000
+        version = await page.eval("window.acsPage.version()")
+        await copy.wait_version(version)
+        assert await page.eval("window.acsPage.contentHash()") == copy.content_hash()
+        assert await page.eval(hair_tris) == copy.avatar.parts["HairAccessory"].triangle_count
+        long_hair = await page.shot("#view", tmp_path / "long_hair.png")
+        tips = [int(np.nonzero(_pure(px, 0).any(axis=1))[0].max()) for px in (skin, long_hair)]
+        print("lowest red hair row", tips[0], "->", tips[1], "of", long_hair.shape[0])
+        assert tips[1] > tips[0] + 0.03 * long_hair.shape[0]  # the red hair now falls to the shoulders
+
         # publishing: the page answers the prompt (keyboard: the Publish button has the focus)
         publishing = asyncio.create_task(gs.PromptCreateAvatarAsync(None, "player-1", copy))
         await page.wait("document.getElementById('publish').open")
@@ -360,7 +377,8 @@ async def test_player_edits_live_with_the_game_server_and_publishes(tmp_path, ex
         table = await page.eval("document.getElementById('session-table').textContent")
         assert "player-2" in table and "player-1" not in table
         print(f"page load {load_ms} ms; edit game server -> page display {gs_to_page_ms:.0f} ms; "
-              f"page -> game server copy {page_to_gs_ms:.0f} ms; skin colour game server -> page {gs_colour_ms:.0f} ms")
+              f"page -> game server copy {page_to_gs_ms:.0f} ms; skin colour game server -> page {gs_colour_ms:.0f} ms; "
+              f"hairstyle chosen -> new shape shown {restyle_ms:.0f} ms")
 
 
 async def test_profile_photo_page_makes_a_batch_of_previews(tmp_path, executor, astronaut_jpeg, coffee_jpeg):

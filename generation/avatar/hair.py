@@ -54,10 +54,21 @@ import scipy.fft as sp_fft
 
 from generation.edits import FACE_OVAL
 from generation.pixels import robust_median
+from meshes.editable_mesh import EditableMesh
 from meshes.normals import smooth_normals
+from meshes.ops import (
+    add_triangle_op,
+    add_vertex_op,
+    batch_set_values_op,
+    remove_face_op,
+    set_uv_op,
+    set_vertex_bone_weights_op,
+    write_pixels_op,
+)
 
 __all__ = ["HairObservation", "HairSpec", "HairMesh", "STYLES", "HAIR_COLOURS", "MAX_TRIANGLES",
-           "observe_hair", "choose_style", "parse_hair_prompt", "build_hair", "head_frame"]
+           "observe_hair", "choose_style", "parse_hair_prompt", "build_hair", "head_frame", "spec_for_style",
+           "restyle_ops"]
 
 #: The built-in styles (``bald`` is "no hair": :func:`choose_style` returns None).
 STYLES = ("buzz", "short_crop", "side_part", "bob", "long_straight", "curly_volume", "bun", "ponytail")
@@ -501,7 +512,9 @@ def choose_style(obs: HairObservation | None, text_prompt: str | None = None,
 @dataclass(frozen=True, eq=False)
 class HairMesh:
     """positions (k,3) float32 studs (model space), triangles (t,3) int32, uvs (k,2)
-    float32 (v down, as images), normals (k,3) float32 unit, texture (S,S,3) uint8."""
+    float32 (v down, as images), normals (k,3) float32 unit, texture (S,S,3) uint8.
+    The first ``shell_vertices`` vertices are the shell, the same grid in every style;
+    the rest are the bun or ponytail."""
 
     positions: np.ndarray
     triangles: np.ndarray
@@ -509,6 +522,7 @@ class HairMesh:
     normals: np.ndarray
     texture: np.ndarray
     style: str = ""
+    shell_vertices: int = 0
 
 
 @dataclass(frozen=True)
@@ -1040,7 +1054,59 @@ def build_hair(spec: HairSpec | None, head_positions: np.ndarray, head_triangles
         pos, uv, tri = _tube(spine, radius, 12)
         b.add(pos, 0.02 + 0.96 * uv * [1.0, 0.7], tri, 1)
 
+    shell = b.n if spec.style not in ("bun", "ponytail") else sum(len(p) for p in b.pos[:-1])
     pos, uv, tri, normals = b.arrays()
     uv = np.clip(uv, 0.0, 1.0)
     return HairMesh(positions=pos.astype(np.float32), triangles=tri.astype(np.int32), uvs=uv.astype(np.float32),
-                    normals=normals.astype(np.float32), texture=_texture(spec), style=spec.style)
+                    normals=normals.astype(np.float32), texture=_texture(spec), style=spec.style,
+                    shell_vertices=int(shell))
+
+
+def spec_for_style(style: str, color_rgb) -> HairSpec:
+    """The :class:`HairSpec` of a built-in style with its default shape, in ``color_rgb``
+    (0..255): what a hairstyle chosen after the avatar was built gets."""
+    if style not in STYLES:
+        raise ValueError(f"unknown hair style {style!r}; one of {STYLES}")
+    length, volume, fringe = _DEFAULTS[style]
+    curl = 0.7 if style == "curly_volume" else 0.0
+    volume = max(volume, 1.1) if style == "curly_volume" else volume
+    colour = tuple(int(c) for c in color_rgb)
+    return HairSpec(style=style, color_rgb=colour, length=length, volume=volume, fringe=fringe, part_side=1,
+                    curl=curl, seed=zlib.crc32(f"{style}:{colour}".encode()) & 0xFFFF)
+
+
+def restyle_ops(current: EditableMesh, part: str, hair: HairMesh, new_id, head_bone: int) -> list[dict]:
+    """Edit ops that turn the hair accessory ``current`` (built by :func:`build_hair`) into
+    ``hair``: the shell's vertices move (one ``BatchSetValues``), the old bun or ponytail
+    is removed face by face, the new one is added (``AddVertex`` and
+    ``SetVertexBoneWeights`` on ``head_bone``, ``AddTriangle``, then ``SetUV``; ids from
+    ``new_id()``),
+    and the texture is rewritten (alpha 0: it follows the accessory's ``Color``).
+
+    Raises ``ValueError`` when ``current`` no longer has the builder's shell (its first
+    ``hair.shell_vertices`` vertex ids)."""
+    k = hair.shell_vertices
+    ids = np.sort(current.vertex_ids)
+    shell = ids[:k]
+    if len(shell) < k or not np.array_equal(shell, np.arange(1, k + 1)):
+        raise ValueError("the hair mesh is not the one the avatar was built with")
+    ops: list[dict] = []
+    keep = np.isin(current.vertex_ids[current.triangles], shell).all(axis=1)
+    ops += [remove_face_op(part, int(f)) for f in current.face_ids[~keep]]
+    ops.append(batch_set_values_op(part, shell.tolist(), hair.positions[:k].astype(np.float64).tolist()))
+    piece = hair.triangles[~(hair.triangles < k).all(axis=1)]
+    used = np.unique(piece[piece >= k])  # rows of the new piece's vertices that its triangles use
+    vid_of = np.zeros(len(hair.positions), np.int64)
+    vid_of[:k] = shell
+    for row in used:
+        vid_of[row] = new_id()
+        ops += [add_vertex_op(part, int(vid_of[row]), hair.positions[row].astype(np.float64).tolist()),
+                set_vertex_bone_weights_op(part, int(vid_of[row]), [head_bone], [1.0])]
+    ops += [add_triangle_op(part, new_id(), [int(vid_of[i]) for i in t]) for t in piece]
+    # a new vertex gets its one UV from its first triangle; then it is set
+    ops += [set_uv_op(part, int(vid_of[row]), hair.uvs[row].astype(np.float64).tolist()) for row in used]
+    h, w = hair.texture.shape[:2]
+    rgba = np.dstack([hair.texture, np.zeros((h, w), np.uint8)])
+    ops.append(write_pixels_op(part, (0, 0), (w, h), rgba.tobytes()))
+    return ops
+

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from meshes import GetValidationRules, validate_full_body
+import numpy as np
+
+from meshes import Avatar, GetValidationRules, export_glb, validate_full_body
+from meshes.r15 import BONE_INDEX
+from meshes.sync import SIDE_SERVICE, IdAllocator
 from schemas import methods as m
-from schemas.errors import NotFound
+from schemas.errors import Conflict, InvalidParams, NotFound
 from server.core.ids import new_id
 from server.db import Generation, Preview
+from server.services.documents import MAX_OPS_PER_BATCH
 from server.services.service import Call, Service, method
 
 
@@ -87,6 +92,44 @@ async def owned_document(svc: Service, call: Call, generation_id: str):
     if doc is None:
         return await svc.documents.open(await owned_generation(svc, call, generation_id))
     return svc.check_owner(doc, call.principal, "generation")
+
+
+@method("SetHairstyle")
+async def set_hairstyle(svc: Service, call: Call, p: m.SetHairstyle) -> dict:
+    """Rebuilds the hair in a generation job, then orders the edits like any other batch
+    (in batches of at most MAX_OPS_PER_BATCH ops, relayed to every copy, the caller's too)."""
+    if p.Style not in m.HAIR_STYLES:
+        raise InvalidParams(f"Unknown Style {p.Style!r}; one of {', '.join(m.HAIR_STYLES)}.")
+    doc = await owned_document(svc, call, p.GenerationId)
+    async with doc.lock:
+        doc.check_editable()
+        avatar = doc.avatar
+        if "HairAccessory" not in avatar.parts:
+            raise Conflict("This avatar has no hair accessory to restyle.", code="NoHairAccessory")
+        built = next((a.get("Color") for a in (avatar.metadata.get("BuiltColors") or {}).get("Accessories", [])
+                      if a.get("Instance") == "HairAccessory"), None) or [0.24, 0.16, 0.12]
+        head = avatar.parts["Head"]
+        args = ({"positions": head.positions.astype(np.float32).tobytes(),
+                 "triangles": head.triangles.astype(np.int32).tobytes()},
+                avatar.parts["HairAccessory"].to_wire(), p.Style, [round(c * 255) for c in built],
+                IdAllocator.resume(SIDE_SERVICE, avatar).next(), BONE_INDEX["Head"])
+        version = doc.version
+    out = await svc.jobs.run("hairstyle", *args, owner=doc.generation_id)
+    batch = new_id("hairstyle")
+    for i in range(0, len(out["ops"]), MAX_OPS_PER_BATCH):
+        submitted = await svc.documents.apply(doc, out["ops"][i:i + MAX_OPS_PER_BATCH], None, call.principal.role,
+                                              base_version=version, batch_id=f"{batch}-{i // MAX_OPS_PER_BATCH}")
+        version = submitted.version
+    return {"GenerationId": doc.generation_id, "Version": version}
+
+
+async def current_glb(svc: Service, call: Call, generation_id: str) -> bytes:
+    """The shared edit document as it is now, as a glb (the page reloads its 3D view from it
+    after a mesh edit).  Exported off the event loop from the per-version encoded copy."""
+    doc = await owned_document(svc, call, generation_id)
+    async with doc.lock:
+        wire, _ = await doc.bundle()
+    return await asyncio.to_thread(lambda: export_glb(Avatar.from_wire(wire)))
 
 
 @method("GetValidationRules")

@@ -10,6 +10,7 @@ from schemas.errors import InputRejected, InvalidParams
 from schemas.methods import GenerateAvatar2DPreviewBatch
 from server.config import MAX_UPLOAD_BYTES
 from server.db import Generation, Published
+from server.services.avatars import current_glb
 from server.services.batch import MAX_BATCH, run_batch
 from server.services.previews import accept_upload, preview_png
 from server.web.common import caller, json_response, require
@@ -112,6 +113,13 @@ async def get_generation_glb(request: web.Request) -> web.Response:
         gen = svc.check_owner(await db.get(Generation, request.match_info["generation_id"]),
                               call.principal, "generation")
     return web.Response(body=await svc.blobs.get(gen.glb_sha), content_type="model/gltf-binary")
+
+
+@routes.get("/v1/generations/{generation_id}/current.glb")
+async def get_current_glb(request: web.Request) -> web.Response:
+    call = await caller(request)
+    glb = await current_glb(request.app[SERVICE], call, request.match_info["generation_id"])
+    return web.Response(body=glb, content_type="model/gltf-binary")
 
 
 def _bundle_json(row: Published) -> dict:

@@ -6,6 +6,7 @@
 //   {"cmd": "eval", "js"}                         -> {"value": the expression's (awaited) value}
 //   {"cmd": "click" | "focus", "selector"}
 //   {"cmd": "fill", "selector", "value"}          (inputs, colour pickers, sliders via eval)
+//   {"cmd": "select", "selector", "value"}        (a <select>: choose the option with that value)
 //   {"cmd": "press", "selector", "key"}           (keyboard on a focused element)
 //   {"cmd": "files", "selector", "path"}          (a file input)
 //   {"cmd": "shot", "selector", "path"}           (PNG of an element)
@@ -58,6 +59,9 @@ async function main() {
         send({ ok: true });
       } else if (c.cmd === 'fill') {
         await page.fill(c.selector, c.value, { timeout });
+        send({ ok: true });
+      } else if (c.cmd === 'select') {
+        await page.selectOption(c.selector, c.value, { timeout });
         send({ ok: true });
       } else if (c.cmd === 'press') {
         await page.press(c.selector, c.key, { timeout });

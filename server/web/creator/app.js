@@ -122,7 +122,7 @@ class PlayerEditor {
     }
     const glb = await this.conn.http(bundle.GlbUrl, { as: "arraybuffer" });
     $("editor").hidden = false;
-    if (!this.viewer) this.viewer = new Viewer($("view"));
+    if (!this.viewer) this.viewer = window.acsPage.viewer = new Viewer($("view"));
     await this.viewer.load(glb, bundle.HumanoidDescription);
     this.buildControls();
     this.shownColors = bundle.Version > 0 ? null : this.colorsKey(); // the glb shows the avatar as built
@@ -156,6 +156,16 @@ class PlayerEditor {
       const accessories = (state.copy.doc.description.Accessories || []).map((a) =>
         a.AccessoryType === "Hair" ? { ...a, Color: rgb(e.target.value) } : a);
       this.edit([{ op: "SetProperty", Property: "Accessories", Value: accessories }]);
+    };
+    $("hairstyle").disabled = !this.hairAccessory(desc);
+    if (state.copy.doc.metadata.HairStyle) $("hairstyle").value = state.copy.doc.metadata.HairStyle;
+    $("hairstyle").onchange = async (e) => {
+      $("sync").textContent = "Making the new hairstyle…";
+      try {
+        await this.conn.call("SetHairstyle", { GenerationId: state.generationId, Style: e.target.value });
+      } catch (err) {
+        showError(err);
+      }
     };
     // one skin colour for the six body parts, as a player thinks of it
     $("skin-color").onchange = (e) => this.edit(BODY_COLORS.map((name) =>
@@ -293,11 +303,36 @@ class PlayerEditor {
       if (!(err instanceof NeedsSnapshot)) throw err;
       const snap = await this.conn.call("SyncDocument", { GenerationId: state.generationId,
         Version: state.copy.version, Snapshot: true });
+      if (Number(snap.Version) <= state.copy.version) return; // an earlier answer came later
       state.copy.reset(snap.Document, Number(snap.Version));
       touched = new Set(Object.keys(state.copy.doc.images));
-      $("sync").textContent = "The game reshaped your avatar; reload the page to see its new shape.";
+      this.reshape();
     }
     this.refresh([...touched]);
+  }
+
+  /** A mesh edit changed the avatar's shape: show the document as it is now (one reload at a time). */
+  async reshape() {
+    if (this.reshaping) {
+      this.reshapeAgain = true;
+      return;
+    }
+    this.reshaping = true;
+    try {
+      do {
+        this.reshapeAgain = false;
+        const version = state.copy.version;
+        const glb = await this.conn.http(`/v1/generations/${state.generationId}/current.glb`, { as: "arraybuffer" });
+        await this.viewer.load(glb, this.viewer.built, { keepView: true });
+        this.shownColors = null; // textures again from the copy, which may have moved on meanwhile
+        this.refresh(Object.keys(state.copy.doc.images));
+        state.reshaped = version;
+      } while (this.reshapeAgain);
+    } catch (err) {
+      showError(err);
+    } finally {
+      this.reshaping = false;
+    }
   }
 
   refresh(images) {

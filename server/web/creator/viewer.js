@@ -25,6 +25,7 @@ export class Viewer {
     this.controls.enableDamping = true;
     this.controls.listenToKeyEvents(canvas);
     this.turntable = false;
+    this.pose = "rest";
     this.root = null;
     this.parts = new Map(); // part name -> mesh
     this.rest = new Map(); // bone -> rest quaternion
@@ -58,14 +59,20 @@ export class Viewer {
     this.frames += 1;
   }
 
-  /** Show a glb (ArrayBuffer); ``description`` is the HumanoidDescription it was built with. */
-  async load(glb, description) {
+  /**
+   * Show a glb (ArrayBuffer); ``description`` holds the body scales it was built with.  With
+   * ``keepView`` (the same avatar reshaped) the camera, pose, turn and expressions stay.
+   */
+  async load(glb, description, { keepView = false } = {}) {
     const gltf = await new GLTFLoader().parseAsync(glb, "");
-    if (this.root) this.scene.remove(this.root);
+    const spin = this.root ? this.root.rotation.y : 0;
+    const weights = keepView ? this.expressionWeights() : {};
+    if (this.root) this.dispose(this.root);
     this.root = new THREE.Group();
     this.root.add(gltf.scene);
     this.scene.add(this.root);
     this.parts.clear();
+    this.rest.clear();
     gltf.scene.traverse((o) => {
       if (o.isMesh) {
         this.parts.set(o.name.replace(/_Geo$/, ""), o);
@@ -74,6 +81,13 @@ export class Viewer {
       if (o.isBone) this.rest.set(o, o.quaternion.clone());
     });
     this.built = Object.fromEntries(Object.keys(SCALE_AXES).map((k) => [k, description[k] ?? 1]));
+    if (keepView) {
+      this.root.rotation.y = spin;
+      this.setPose(this.pose);
+      for (const [name, w] of Object.entries(weights)) this.setExpression(name, w);
+      this.dirty = true;
+      return;
+    }
     const box = new THREE.Box3().setFromObject(gltf.scene);
     const size = box.getSize(new THREE.Vector3()), centre = box.getCenter(new THREE.Vector3());
     this.controls.target.copy(centre);
@@ -89,6 +103,23 @@ export class Viewer {
   expressions() {
     const head = this.parts.get("Head");
     return head && head.morphTargetDictionary ? Object.keys(head.morphTargetDictionary) : [];
+  }
+
+  expressionWeights() {
+    const head = this.parts.get("Head");
+    if (!head || !head.morphTargetDictionary) return {};
+    return Object.fromEntries(Object.entries(head.morphTargetDictionary)
+      .map(([name, i]) => [name, head.morphTargetInfluences[i]]).filter(([, w]) => w > 0));
+  }
+
+  dispose(root) {
+    this.scene.remove(root);
+    root.traverse((o) => {
+      if (!o.isMesh) return;
+      o.geometry.dispose();
+      if (o.material.map) o.material.map.dispose();
+      o.material.dispose();
+    });
   }
 
   setExpression(name, weight) {
@@ -125,6 +156,7 @@ export class Viewer {
   }
 
   setPose(name) {
+    this.pose = name;
     if (!this.root) return;
     const spin = this.root.rotation.y;
     this.root.rotation.y = 0;
