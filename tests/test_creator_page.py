@@ -270,6 +270,12 @@ async def test_player_edits_live_with_the_game_server_and_publishes(tmp_path, ex
         assert ys.max() - ys.min() > 0.6 * body.shape[0]  # head to feet, most of the height
         assert ys.max() - ys.min() > 1.2 * (xs.max() - xs.min())  # taller than wide
 
+        # the face texture shown for painting is what the head shows: opaque, the face's skin included
+        see_through = await page.eval("(() => { const c = document.getElementById('face');"
+                                      " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+                                      " let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] < 255; return n; })()")
+        assert see_through == 0
+
         # game server -> page: a blue band over the face texture shows in the page's 3D view
         w, h = copy.avatar.images["Head"].Size
         t0 = time.perf_counter()

@@ -84,6 +84,13 @@ async def main(out: Path) -> None:
             page_to_gs = (time.perf_counter() - t0) * 1000
             await page.fill("#hair-color", "#6b3a1e")
             await copy.wait_version(v + 2)
+            await page.fill("#pants-color", "#c8b99a")  # khaki trousers instead of the prompt's jeans
+            await copy.wait_version(v + 3)
+            t0 = time.perf_counter()
+            await page.select("#hairstyle", "long_straight")
+            await page.wait(f"window.acsPage.state.reshaped > {v + 3}", 60)
+            restyle = (time.perf_counter() - t0) * 1000
+            v = await page.eval("window.acsPage.version()") - 2
             await page.eval("(() => { const s = document.getElementById('expr-LeftLipCornerPuller');"
                             " s.value = 0.8; s.dispatchEvent(new Event('input')); })()")
             await page.eval("(() => { const s = document.getElementById('expr-RightLipCornerPuller');"
@@ -100,7 +107,7 @@ async def main(out: Path) -> None:
             print("publish:", (await publishing)["Result"])
 
             await page.goto("about:blank")  # a new document, not a same-page fragment change
-        await page.goto(f"{srv.url}/creator/#key={key}")
+            await page.goto(f"{srv.url}/creator/#key={key}")
             await page.wait("window.acsPage.state.ready && window.acsPage.state.bundles === 1")
             await page.wait("document.querySelector('#bundle-list img').naturalWidth > 0")
             await page.click("#bundle-list li button")
@@ -118,7 +125,7 @@ async def main(out: Path) -> None:
             await page.shot("main", tmp / "profile.png")
             _jpg(tmp / "profile.png", out / "page_profile.jpg")
         print(f"page load {load_ms} ms; game server edit -> page {gs_to_page:.0f} ms; "
-              f"page edit -> game server copy {page_to_gs:.0f} ms")
+              f"page edit -> game server copy {page_to_gs:.0f} ms; hairstyle -> new shape shown {restyle:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ class PlayerEditor {
     const bundle = await this.conn.call("LoadGeneratedAvatarAsync", { GenerationId: generationId });
     state.generationId = generationId;
     state.copy = new DocReplica(bundle.Document, bundle.Version);
+    this.headSurface = null;
     if (state.copy.doc.contentHash() !== bundle.ContentHash) {
       showError(new ApiError("HashMismatch", "This page's copy of the avatar differs from the server's."));
     }
@@ -253,7 +254,9 @@ class PlayerEditor {
     canvas.width = head.width;
     canvas.height = head.height;
     const ctx = canvas.getContext("2d");
-    ctx.putImageData(new ImageData(new Uint8ClampedArray(head.rgba), head.width, head.height), 0, 0);
+    // what the head shows (its skin follows the skin colour: doc.js surface), not the raw layer
+    if (!this.headSurface) this.headSurface = surface(state.copy.doc, "Head");
+    ctx.putImageData(new ImageData(new Uint8ClampedArray(this.headSurface.buffer), head.width, head.height), 0, 0);
     if (document.activeElement === canvas && this.cursor) {
       ctx.strokeStyle = "#fff";
       ctx.lineWidth = Math.max(1, head.width / 256);
@@ -341,9 +344,11 @@ class PlayerEditor {
     this.shownColors = key;
     for (const part of parts) {
       const img = state.copy.doc.images[part];
-      this.viewer.setTexture(part, surface(state.copy.doc, part), img.width, img.height);
+      const shown = surface(state.copy.doc, part);
+      if (part === "Head") this.headSurface = shown;
+      this.viewer.setTexture(part, shown, img.width, img.height);
     }
-    if (images.includes("Head")) this.drawFace();
+    if (parts.includes("Head")) this.drawFace();
     const desc = state.copy.doc.description;
     this.viewer.setScales(desc);
     for (const name of Object.keys(SCALES)) {
