@@ -101,7 +101,8 @@ async def set_hairstyle(svc: Service, call: Call, p: m.SetHairstyle) -> dict:
     if p.Style not in m.HAIR_STYLES:
         raise InvalidParams(f"Unknown Style {p.Style!r}; one of {', '.join(m.HAIR_STYLES)}.")
     doc = await owned_document(svc, call, p.GenerationId)
-    async with doc.lock:
+
+    def job_args(doc) -> tuple:
         doc.check_editable()
         avatar = doc.avatar
         if "HairAccessory" not in avatar.parts:
@@ -109,11 +110,12 @@ async def set_hairstyle(svc: Service, call: Call, p: m.SetHairstyle) -> dict:
         built = next((a.get("Color") for a in (avatar.metadata.get("BuiltColors") or {}).get("Accessories", [])
                       if a.get("Instance") == "HairAccessory"), None) or [0.24, 0.16, 0.12]
         head = avatar.parts["Head"]
-        args = ({"positions": head.positions.astype(np.float32).tobytes(),
-                 "triangles": head.triangles.astype(np.int32).tobytes()},
+        return (doc.version, {"positions": head.positions.astype(np.float32).tobytes(),
+                              "triangles": head.triangles.astype(np.int32).tobytes()},
                 avatar.parts["HairAccessory"].to_wire(), p.Style, [round(c * 255) for c in built],
                 IdAllocator.resume(SIDE_SERVICE, avatar).next(), BONE_INDEX["Head"])
-        version = doc.version
+
+    version, *args = await svc.documents.read(doc, job_args)
     out = await svc.jobs.run("hairstyle", *args, owner=doc.generation_id)
     batch = new_id("hairstyle")
     for i in range(0, len(out["ops"]), MAX_OPS_PER_BATCH):
@@ -127,8 +129,7 @@ async def current_glb(svc: Service, call: Call, generation_id: str) -> bytes:
     """The shared edit document as it is now, as a glb (the page reloads its 3D view from it
     after a mesh edit).  Exported off the event loop from the per-version encoded copy."""
     doc = await owned_document(svc, call, generation_id)
-    async with doc.lock:
-        wire, _ = await doc.bundle()
+    wire, _ = await svc.documents.current(doc)
     return await asyncio.to_thread(lambda: export_glb(Avatar.from_wire(wire)))
 
 

@@ -302,6 +302,22 @@ class Documents:
             document, _hash = await doc.bundle()
             return {"GenerationId": doc.generation_id, "Version": doc.version, "Document": document}
 
+    async def read(self, doc: LiveDocument, fn):
+        """``fn(doc)`` on the document as it is now (caught up with the other replicas'
+        batches), under its lock; ``fn`` must not block."""
+        async with doc.lock:
+            if self.feed is not None:
+                await self._catch_up(doc)
+            return fn(doc)
+
+    async def current(self, doc: LiveDocument) -> tuple[dict, str]:
+        """The document as it is now (caught up with the other replicas' batches), with PNG
+        textures, and its content hash."""
+        async with doc.lock:
+            if self.feed is not None:
+                await self._catch_up(doc)
+            return await doc.bundle()
+
     def _snapshot_later(self, generation_id: str, version: int, wire: dict, durable: asyncio.Future | None) -> None:
         task = asyncio.create_task(self._store_snapshot(generation_id, version, wire, durable))
         self._snapshots.add(task)
