@@ -18,8 +18,11 @@ code  the texel was painted in
 
 A texel's alpha says how much of it is its own colour rather than that material: the
 builder stores skin, cloth and hair at alpha 0 and what must keep its colour (the eyes,
-brows and lips of the face, the shoes) at 255, and paint drawn on the texture brings
-its own alpha.  The surface is, per channel,
+teeth and tongue, the shoes) at 255, and paint drawn on the texture brings its own alpha
+(the photo's brows and lips are part of the face's skin layer and follow its colour).
+See-through paint drawn over alpha 0 takes the whole texel (EditableImage blends source
+over destination, and a transparent destination adds nothing), so on skin, cloth or hair
+it shows at full strength, tinted like the material under it.  The surface is, per channel,
 
     ``a·c + (1 − a)·c·now / built``
 
@@ -29,7 +32,7 @@ so any viewer that ignores alpha shows the avatar as built; a new skin, shirt, t
 or hair colour recolours its material; opaque paint stays paint.
 
 The glTF export (:mod:`meshes.gltf`) writes these surfaces; the creator page
-(``server/web/creator/viewer.js`` ``surface``) computes the same.
+(``server/web/creator/doc.js`` ``surface``) computes the same.
 """
 
 from __future__ import annotations

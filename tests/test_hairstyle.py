@@ -3,6 +3,8 @@ rebuilt as ordinary edit ops that every copy applies."""
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from meshes.r15 import BONE_INDEX
 from meshes.sync import SIDE_SERVICE, IdAllocator
 from meshes.validation import validate_full_body
 from schemas.methods import HAIR_STYLES
-from server.services.documents import MAX_OPS_PER_BATCH
+from server.services.avatars import MAX_HAIRSTYLE_OPS
 from tests.faces import avatars
 
 from .conftest import active_session, generate, new_experience, running_server
@@ -35,9 +37,8 @@ def test_every_style_can_follow_every_other():
         hair = build_hair(spec_for_style(style, built), head.positions, head.triangles)
         ops = restyle_ops(avatar.parts["HairAccessory"], "HairAccessory", hair, IdAllocator.resume(SIDE_SERVICE, avatar),
                           BONE_INDEX["Head"])
-        assert len(ops) <= 2 * MAX_OPS_PER_BATCH
-        for i in range(0, len(ops), MAX_OPS_PER_BATCH):
-            apply_ops(avatar, ops[i:i + MAX_OPS_PER_BATCH])
+        assert len(ops) <= MAX_HAIRSTYLE_OPS
+        apply_ops(avatar, ops)
         fresh = avatar.copy()
         mesh = avatar.parts["HairAccessory"]
         assert mesh.triangle_count == len(hair.triangles), style
@@ -71,6 +72,13 @@ async def test_set_hairstyle_reaches_every_copy(tmp_path, executor, astronaut_jp
             _, back = after.GetBounds()
             print("hair's back (+Z, studs)", round(float(back_before[2]), 3), "->", round(float(back[2]), 3))
             assert back[2] > back_before[2] + 0.1  # the tail stands out behind the head
+            # one hairstyle at a time per avatar: a second asked meanwhile is refused, typed
+            results = await asyncio.gather(client.SetHairstyle(client_copy, "bun"),
+                                           gs.SetHairstyle(server_copy, "buzz"), return_exceptions=True)
+            refused = [r for r in results if isinstance(r, Exception)]
+            assert len(refused) == 1 and refused[0].code == "HairstyleInProgress", results
+            await server_copy.wait_version(max(r for r in results if isinstance(r, int)))
+            assert server_copy.content_hash() == client_copy.content_hash()
             fresh = await gs.LoadGeneratedAvatarAsync(gen_id)
             assert fresh.content_hash() == server_copy.content_hash()
             ok, reasons = await gs.ValidateUGCFullBodyAsync(gen_id)

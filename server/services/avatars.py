@@ -94,6 +94,10 @@ async def owned_document(svc: Service, call: Call, generation_id: str):
     return svc.check_owner(doc, call.principal, "generation")
 
 
+#: Most ops a hairstyle batch may hold (a bun swapped for a ponytail takes about 1,100).
+MAX_HAIRSTYLE_OPS = 4 * MAX_OPS_PER_BATCH
+
+
 @method("SetHairstyle")
 async def set_hairstyle(svc: Service, call: Call, p: m.SetHairstyle) -> dict:
     """Rebuilds the hair in a generation job, then orders the edits like any other batch
@@ -115,22 +119,29 @@ async def set_hairstyle(svc: Service, call: Call, p: m.SetHairstyle) -> dict:
                 avatar.parts["HairAccessory"].to_wire(), p.Style, [round(c * 255) for c in built],
                 IdAllocator.resume(SIDE_SERVICE, avatar).next(), BONE_INDEX["Head"])
 
-    version, *args = await svc.documents.read(doc, job_args)
-    out = await svc.jobs.run("hairstyle", *args, owner=doc.generation_id)
-    batch = new_id("hairstyle")
-    for i in range(0, len(out["ops"]), MAX_OPS_PER_BATCH):
-        submitted = await svc.documents.apply(doc, out["ops"][i:i + MAX_OPS_PER_BATCH], None, call.principal.role,
-                                              base_version=version, batch_id=f"{batch}-{i // MAX_OPS_PER_BATCH}")
-        version = submitted.version
-    return {"GenerationId": doc.generation_id, "Version": version}
+    if doc.restyling:
+        raise Conflict("A hairstyle is already being made for this avatar; wait for it.",
+                       code="HairstyleInProgress")
+    doc.restyling = True
+    try:
+        version, *args = await svc.documents.read(doc, job_args)
+        out = await svc.jobs.run("hairstyle", *args, owner=doc.generation_id)
+        # one batch, so no copy ever sees half a hairstyle
+        submitted = await svc.documents.apply(doc, out["ops"], None, call.principal.role, base_version=version,
+                                              batch_id=new_id("hairstyle"), most=MAX_HAIRSTYLE_OPS)
+    finally:
+        doc.restyling = False
+    return {"GenerationId": doc.generation_id, "Version": submitted.version}
 
 
 async def current_glb(svc: Service, call: Call, generation_id: str) -> bytes:
     """The shared edit document as it is now, as a glb (the page reloads its 3D view from it
     after a mesh edit).  Exported off the event loop from the per-version encoded copy."""
     doc = await owned_document(svc, call, generation_id)
-    wire, _ = await svc.documents.current(doc)
-    return await asyncio.to_thread(lambda: export_glb(Avatar.from_wire(wire)))
+    wire, _, version = await svc.documents.current(doc)
+    if doc.glb is None or doc.glb[0] != version:  # one export per version, however many ask
+        doc.glb = (version, await asyncio.to_thread(lambda: export_glb(Avatar.from_wire(wire))))
+    return doc.glb[1]
 
 
 @method("GetValidationRules")

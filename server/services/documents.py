@@ -95,6 +95,10 @@ class LiveDocument:
     in_flight: dict[str, _Accepted] = field(default_factory=dict)
     #: (version, Avatar.to_wire("PNG"), content hash) of the last bundle handed out.
     _bundle: tuple[int, dict, str] | None = None
+    #: (version, glb) of the last current.glb exported.
+    glb: tuple[int, bytes] | None = None
+    #: Set while a hairstyle is being made for this document (one at a time).
+    restyling: bool = False
 
     @property
     def avatar(self) -> Avatar:
@@ -124,10 +128,10 @@ class LiveDocument:
             raise Conflict("This avatar is being published; wait for the result.", code="PublishInProgress")
 
 
-def check_op_count(ops) -> None:
-    """Refuse a batch that is not 1 to MAX_OPS_PER_BATCH ops (checked before anything is charged)."""
-    if not isinstance(ops, list) or not 1 <= len(ops) <= MAX_OPS_PER_BATCH:
-        raise InvalidParams(f"'Ops' must be a list of 1 to {MAX_OPS_PER_BATCH} ops.")
+def check_op_count(ops, most: int = MAX_OPS_PER_BATCH) -> None:
+    """Refuse a batch that is not 1 to ``most`` ops (checked before anything is charged)."""
+    if not isinstance(ops, list) or not 1 <= len(ops) <= most:
+        raise InvalidParams(f"'Ops' must be a list of 1 to {most} ops.")
 
 
 class Documents:
@@ -254,13 +258,14 @@ class Documents:
     # -- editing ---------------------------------------------------------------
 
     async def apply(self, doc: LiveDocument, ops: list, origin: Connection | None, role: str, *,
-                    base_version: int, batch_id: str | None = None) -> Submitted:
+                    base_version: int, batch_id: str | None = None, most: int = MAX_OPS_PER_BATCH) -> Submitted:
         """Order one batch; returns once it is durable (and relayed).  All or nothing.
 
         A ``batch_id`` seen before (a resend) is answered with its original version
-        and not applied again.
+        and not applied again.  ``most``: the server's own batches (a hairstyle) may be
+        longer than a caller's.
         """
-        check_op_count(ops)
+        check_op_count(ops, most)
         batch_id = batch_id or new_id(f"{role}-batch")
         if self.feed is not None:
             return await self._apply_shared(doc, ops, origin, role, base_version=base_version, batch_id=batch_id)
@@ -310,13 +315,14 @@ class Documents:
                 await self._catch_up(doc)
             return fn(doc)
 
-    async def current(self, doc: LiveDocument) -> tuple[dict, str]:
+    async def current(self, doc: LiveDocument) -> tuple[dict, str, int]:
         """The document as it is now (caught up with the other replicas' batches), with PNG
-        textures, and its content hash."""
+        textures, its content hash and its version."""
         async with doc.lock:
             if self.feed is not None:
                 await self._catch_up(doc)
-            return await doc.bundle()
+            wire, content_hash = await doc.bundle()
+            return wire, content_hash, doc.version
 
     def _snapshot_later(self, generation_id: str, version: int, wire: dict, durable: asyncio.Future | None) -> None:
         task = asyncio.create_task(self._store_snapshot(generation_id, version, wire, durable))

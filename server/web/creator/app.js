@@ -121,7 +121,9 @@ class PlayerEditor {
     if (state.copy.doc.contentHash() !== bundle.ContentHash) {
       showError(new ApiError("HashMismatch", "This page's copy of the avatar differs from the server's."));
     }
-    const glb = await this.conn.http(bundle.GlbUrl, { as: "arraybuffer" });
+    // edited since it was built: its shape may have changed too (a hairstyle), so the document as it is now
+    const url = bundle.Version > 0 ? `/v1/generations/${generationId}/current.glb` : bundle.GlbUrl;
+    const glb = await this.conn.http(url, { as: "arraybuffer" });
     $("editor").hidden = false;
     if (!this.viewer) this.viewer = window.acsPage.viewer = new Viewer($("view"));
     await this.viewer.load(glb, bundle.HumanoidDescription);
@@ -159,13 +161,21 @@ class PlayerEditor {
       this.edit([{ op: "SetProperty", Property: "Accessories", Value: accessories }]);
     };
     $("hairstyle").disabled = !this.hairAccessory(desc);
-    if (state.copy.doc.metadata.HairStyle) $("hairstyle").value = state.copy.doc.metadata.HairStyle;
+    if (state.copy.doc.metadata.HairStyle) $("hairstyle").value = state.copy.doc.metadata.HairStyle; // as built
+    this.hairstyle = $("hairstyle").value;
     $("hairstyle").onchange = async (e) => {
+      const select = e.target;
+      select.disabled = true; // one hairstyle at a time
       $("sync").textContent = "Making the new hairstyle…";
       try {
-        await this.conn.call("SetHairstyle", { GenerationId: state.generationId, Style: e.target.value });
+        await this.conn.call("SetHairstyle", { GenerationId: state.generationId, Style: select.value });
+        this.hairstyle = select.value;
       } catch (err) {
         showError(err);
+        select.value = this.hairstyle || select.value;
+        $("sync").textContent = `In sync with the game: version ${state.copy.version}`;
+      } finally {
+        select.disabled = false;
       }
     };
     // one skin colour for the six body parts, as a player thinks of it
@@ -304,14 +314,25 @@ class PlayerEditor {
       touched = state.copy.ordered(version, ops);
     } catch (err) {
       if (!(err instanceof NeedsSnapshot)) throw err;
-      const snap = await this.conn.call("SyncDocument", { GenerationId: state.generationId,
-        Version: state.copy.version, Snapshot: true });
-      if (Number(snap.Version) <= state.copy.version) return; // an earlier answer came later
-      state.copy.reset(snap.Document, Number(snap.Version));
-      touched = new Set(Object.keys(state.copy.doc.images));
-      this.reshape();
+      touched = await this.resync();
     }
     this.refresh([...touched]);
+  }
+
+  /** A batch this copy cannot replay (a mesh edit): take a snapshot, then what came after it. */
+  async resync() {
+    const snap = await this.conn.call("SyncDocument", { GenerationId: state.generationId,
+      Version: state.copy.version, Snapshot: true });
+    if (Number(snap.Version) <= state.copy.version) return new Set(); // an earlier answer came later
+    state.copy.reset(snap.Document, Number(snap.Version));
+    this.reshape();
+    try {
+      state.copy.drain();
+    } catch (err) {
+      if (!(err instanceof NeedsSnapshot)) throw err;
+      return this.resync();
+    }
+    return new Set(Object.keys(state.copy.doc.images));
   }
 
   /** A mesh edit changed the avatar's shape: show the document as it is now (one reload at a time). */

@@ -349,7 +349,9 @@ export class DocReplica {
   reset(wire, version) {
     this.doc = new AvatarDoc(wire);
     this.version = version;
-    this.early = new Map(); // version -> ops
+    // batches relayed while a snapshot was on its way and newer than it still apply after it
+    const kept = [...(this.early || new Map())].filter(([v]) => v > version);
+    this.early = new Map(kept); // version -> ops
   }
 
   nextBatchId() {
@@ -362,9 +364,14 @@ export class DocReplica {
    * NeedsSnapshot when a batch cannot be replayed here.
    */
   ordered(version, ops) {
-    const touched = new Set();
-    if (version <= this.version) return touched;
+    if (version <= this.version) return new Set();
     this.early.set(version, ops);
+    return this.drain();
+  }
+
+  /** Apply the buffered batches that now follow in order; returns the images touched. */
+  drain() {
+    const touched = new Set();
     while (this.early.has(this.version + 1)) {
       const next = this.early.get(this.version + 1);
       this.early.delete(this.version + 1);
