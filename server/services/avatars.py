@@ -100,8 +100,8 @@ MAX_HAIRSTYLE_OPS = 4 * MAX_OPS_PER_BATCH
 
 @method("SetHairstyle")
 async def set_hairstyle(svc: Service, call: Call, p: m.SetHairstyle) -> dict:
-    """Rebuilds the hair in a generation job, then orders the edits like any other batch
-    (in batches of at most MAX_OPS_PER_BATCH ops, relayed to every copy, the caller's too)."""
+    """Rebuilds the hair in a generation job, then orders the edits as one batch like any
+    other (relayed to every copy, the caller's too); one hairstyle at a time per document."""
     if p.Style not in m.HAIR_STYLES:
         raise InvalidParams(f"Unknown Style {p.Style!r}; one of {', '.join(m.HAIR_STYLES)}.")
     doc = await owned_document(svc, call, p.GenerationId)

@@ -126,7 +126,8 @@ class PlayerEditor {
     const glb = await this.conn.http(url, { as: "arraybuffer" });
     $("editor").hidden = false;
     if (!this.viewer) this.viewer = window.acsPage.viewer = new Viewer($("view"));
-    await this.viewer.load(glb, bundle.HumanoidDescription);
+    // the scales the meshes were built at; the description's may have been edited since
+    await this.viewer.load(glb, state.copy.doc.metadata.BuiltScales || bundle.HumanoidDescription);
     this.buildControls();
     this.shownColors = bundle.Version > 0 ? null : this.colorsKey(); // the glb shows the avatar as built
     this.refresh(bundle.Version > 0 ? Object.keys(state.copy.doc.images) : []);
