@@ -249,7 +249,6 @@ def build_avatar(
         "Space": "model",
         "UsedLandmarks": lm is not None,
         "ClothingColors": {k: [round(float(c), 4) for c in rgb01(v)] for k, v in clothing.items()},
-        "HairColor": [round(float(c), 4) for c in colors["hair"]],
         "Bases": bases,
         "BuiltColors": built_colors(description),
         "HairStyle": hair.style if hair is not None else "bald",

@@ -39,7 +39,7 @@ from .editable_mesh import normalize_weights
 from .r15 import BONE_INDEX, BONE_NAMES, PART_NAMES, RIG_ATTACHMENTS, STUD_IN_METERS
 from .surface import surface
 
-__all__ = ["export_glb", "load_glb", "read_accessor", "model_to_gltf"]
+__all__ = ["export_glb", "load_glb", "read_accessor", "read_image", "model_to_gltf"]
 
 _FLIP = np.array([-1.0, 1.0, -1.0])
 
@@ -296,3 +296,10 @@ def read_accessor(gltf: g.GLTF2, index: int) -> np.ndarray:
     start = (bv.byteOffset or 0) + (acc.byteOffset or 0)
     a = np.frombuffer(blob, dt, count=acc.count * n, offset=start)
     return a.reshape(acc.count, n) if n > 1 else a
+
+
+def read_image(gltf: g.GLTF2, index: int) -> bytes:
+    """The encoded bytes (PNG) of image ``index`` of a loaded glb (embedded in a bufferView)."""
+    view = gltf.bufferViews[gltf.images[index].bufferView]
+    start = view.byteOffset or 0
+    return gltf.binary_blob()[start:start + view.byteLength]

@@ -9,6 +9,7 @@ runs it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -165,9 +166,9 @@ def hairstyle_job(head: dict, hair: dict, style: str, color_rgb: list, first_id:
     positions = np.frombuffer(head["positions"], np.float32).reshape(-1, 3)
     triangles = np.frombuffer(head["triangles"], np.int32).reshape(-1, 3)
     built = build_hair(spec_for_style(style, color_rgb), positions, triangles)
-    ids = iter(range(first_id, first_id + 10 * len(built.positions) + 10 * len(built.triangles)))
     try:
-        ops = restyle_ops(EditableMesh.from_wire(hair), "HairAccessory", built, lambda: next(ids), head_bone)
+        ops = restyle_ops(EditableMesh.from_wire(hair), "HairAccessory", built, itertools.count(first_id).__next__,
+                          head_bone)
     except ValueError as e:
         raise Conflict(f"This avatar's hair cannot be restyled: {e}.", code="HairNotRestylable") from None
     return {"ops": ops}

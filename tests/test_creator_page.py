@@ -121,13 +121,11 @@ def _glb_surface(glb: bytes, part: str) -> np.ndarray:
 
     from PIL import Image
 
-    from meshes.gltf import load_glb
+    from meshes.gltf import load_glb, read_image
 
     g = load_glb(glb)
-    image = next(i for i in g.images if i.name == f"{part}_Tex")
-    view = g.bufferViews[image.bufferView]
-    data = g.binary_blob()[view.byteOffset:view.byteOffset + view.byteLength]
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(float)
+    index = next(k for k, i in enumerate(g.images) if i.name == f"{part}_Tex")
+    return np.asarray(Image.open(io.BytesIO(read_image(g, index))).convert("RGB")).astype(float)
 
 
 def test_published_glb_shows_the_colours_chosen_in_the_editor():

@@ -10,6 +10,7 @@ import pygltflib
 from PIL import Image
 
 from client_sim.sdk import GameClient, GameServer
+from meshes.gltf import read_image
 from meshes.r15 import BONES, PARTS
 
 from .conftest import new_experience, running_server
@@ -111,9 +112,7 @@ async def test_full_flow_two_players_one_slot(tmp_path, executor, astronaut_jpeg
     # The published Head texture carries the red patch the client painted.
     head = next(m for m in gltf.meshes if m.name == "Head_Geo")
     texture = gltf.textures[gltf.materials[head.primitives[0].material].pbrMetallicRoughness.baseColorTexture.index]
-    view = gltf.bufferViews[gltf.images[texture.source].bufferView]
-    png = gltf.binary_blob()[view.byteOffset or 0:(view.byteOffset or 0) + view.byteLength]
-    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+    pixels = np.asarray(Image.open(io.BytesIO(read_image(gltf, texture.source))).convert("RGBA"))
     assert (pixels[3:7, 2:6] == [255, 0, 0, 255]).all()
     assert not (pixels[8:12, 8:12] == [255, 0, 0, 255]).all()
 
