@@ -16,17 +16,11 @@
 // Argument: {"chromium": "/usr/bin/chromium", "width": 1280, "height": 900}
 'use strict';
 const readline = require('readline');
-const { chromium } = require('playwright-core');
-
-const ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-];
+const { launch } = require('./chromium');
 
 async function main() {
   const opt = JSON.parse(process.argv[2] || '{}');
-  const browser = await chromium.launch({ executablePath: opt.chromium || '/usr/bin/chromium', headless: true,
-                                          args: ARGS, timeout: 60000 });
+  const browser = await launch(opt.chromium, 60000);
   // bypassCSP: the driver's own evaluations (waitForFunction) use eval, which the page's policy forbids
   const page = await browser.newPage({ viewport: { width: opt.width || 1280, height: opt.height || 900 }, bypassCSP: true });
   let lines = [];

@@ -8,21 +8,14 @@
 // on stdout; exit 1 when the page reports an error or times out, 2 on usage errors.
 'use strict';
 const fs = require('fs');
-const { chromium } = require('playwright-core');
-
-const ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-];
+const { launch } = require('./chromium');
 
 async function main() {
   if (process.argv.length !== 3) { console.error('usage: node viewer.js JSON'); process.exit(2); }
   const opt = JSON.parse(process.argv[2]);
   const timeout = opt.timeoutMs || 30000;
   const t = { start: Date.now() };
-  const browser = await chromium.launch({
-    executablePath: opt.chromium || '/usr/bin/chromium', headless: true, args: ARGS, timeout,
-  });
+  const browser = await launch(opt.chromium, timeout);
   const consoleLines = [];
   let status = 0;
   const out = { report: null, shots: [], console: consoleLines, timingsMs: {} };
