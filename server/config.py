@@ -29,6 +29,8 @@
 | ``ACS_MAX_SOCKETS_PER_PLAYER`` | ``max_sockets_per_player`` | ``8`` websockets open at once per player |
 | ``ACS_MAX_QUEUED_PER_EXPERIENCE`` | ``max_queued_per_experience`` | ``500`` session requests waiting per experience |
 | ``ACS_UPLOADS_PER_SESSION`` / ``ACS_UPLOAD_BYTES_PER_SESSION`` | per session | ``10`` selfies / ``52428800`` bytes |
+| ``ACS_METRICS_TOKEN`` | ``metrics_token`` | none: ``GET /metrics`` is open (counts only, no ids or secrets); set, a scrape must send ``Authorization: Bearer <token>`` |
+| ``ACS_LOG_FORMAT`` | ``log_format`` | ``text``; ``json``: one JSON object per line, with the request id, experience and player ids |
 | ``ACS_BATCH_PHOTOS_PER_HOUR`` | ``batch_photos_per_hour`` | ``200`` batch previews per experience per hour (setting ``BatchPhotosPerHour``) |
 """
 
@@ -98,6 +100,10 @@ class Config:
     #: Scaled out: a worker's heartbeat period, and the silence after which its jobs are retried.
     job_heartbeat: float = 2.0
     job_stalled_after: float = 10.0
+    #: Set, ``GET /metrics`` needs ``Authorization: Bearer <metrics_token>``.
+    metrics_token: str = ""
+    #: ``text`` or ``json`` (one object per line, for a log pipeline).
+    log_format: str = "text"
 
     @property
     def db_url(self) -> str:
@@ -110,6 +116,8 @@ class Config:
 
     def check(self) -> None:
         """Refuse settings that cannot work together, with what to change."""
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"ACS_LOG_FORMAT must be text or json, not {self.log_format!r}.")
         if self.scaled and not self.db_url.startswith("postgresql"):
             raise ValueError("ACS_REDIS_URL (the scaled-out form) needs ACS_DATABASE_URL=postgresql+asyncpg://...: "
                              "replicas and workers share their state through PostgreSQL.")

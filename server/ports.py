@@ -79,6 +79,11 @@ class JobQueue(Protocol):
         """Get the workers ready (models loaded) before the first request."""
         ...
 
+    async def health(self) -> dict:
+        """``workers`` alive, ``expected`` (configured here; 0 when workers run elsewhere),
+        jobs ``waiting`` and ``running``."""
+        ...
+
     def shutdown(self) -> None:
         ...
 

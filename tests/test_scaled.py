@@ -17,6 +17,7 @@ from server.db import JobRow, Preview, SessionRow, open_engine
 
 from .conftest import Http, active_session, new_experience
 from .scaled import Topology
+from .test_operations import scrape, value
 
 
 async def _running_job(store, job: str, timeout: float = 60.0) -> JobRow:
@@ -48,6 +49,9 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_session_charged_once(
                 running = await _running_job(store, "preview")
                 victim = next(w for w in topo.workers if running.worker.endswith(f":{w.pid}"))
                 survivor = next(w for w in topo.workers if w is not victim)
+                healthy = await scrape(url)  # the workers' heartbeats, read from PostgreSQL
+                assert value(healthy, "acs_generation_workers") == 2
+                assert value(healthy, "acs_jobs_running") == 1
                 victim.kill()
                 t_kill = time.monotonic()
                 result = await asyncio.wait_for(preview, 120)
@@ -56,6 +60,7 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_session_charged_once(
                 assert survivor.alive() and not victim.alive()
                 # The other worker took it up once the victim's heartbeat had been silent 2 s.
                 assert 1.0 < recovered_in < 60, recovered_in
+                assert value(await scrape(url), "acs_generation_workers") == 1  # the victim's heartbeat stopped
                 async with store() as db:
                     session = await db.get(SessionRow, sid)
                     previews = (await db.scalars(select(Preview).where(Preview.session_id == sid))).all()

@@ -104,6 +104,8 @@ class Session:
 @dataclass(frozen=True, slots=True)
 class SessionStarted:
     session: Session
+    #: Seconds its request waited in the queue.
+    waited: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,5 +372,5 @@ class SessionQueue:
                 allowance=req.allowance,
             )
             self.sessions[session.session_id] = session
-            events.append(SessionStarted(session))
+            events.append(SessionStarted(session, waited=max(0.0, now - req.enqueued_at)))
         return events

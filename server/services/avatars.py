@@ -77,6 +77,8 @@ async def apply_edits(svc: Service, call: Call, p: m.ApplyEdits) -> dict:
     doc = await owned_document(svc, call, p.GenerationId)
     submitted = await svc.documents.apply(doc, p.Ops, call.conn, call.principal.role,
                                           base_version=p.BaseVersion, batch_id=p.BatchId)
+    if not submitted.duplicate:
+        svc.metrics.edits(call.principal.role, len(p.Ops))
     return {"GenerationId": doc.generation_id, "Version": submitted.version, "Duplicate": submitted.duplicate}
 
 
@@ -129,6 +131,7 @@ async def set_hairstyle(svc: Service, call: Call, p: m.SetHairstyle) -> dict:
         # one batch, so no copy ever sees half a hairstyle
         submitted = await svc.documents.apply(doc, out["ops"], None, call.principal.role, base_version=version,
                                               batch_id=new_id("hairstyle"), most=MAX_HAIRSTYLE_OPS)
+        svc.metrics.edits("service", len(out["ops"]))
     finally:
         doc.restyling = False
     return {"GenerationId": doc.generation_id, "Version": submitted.version}

@@ -65,6 +65,12 @@ async def _outfit_limit_reached(svc: Service, gen: Generation, settings: dict) -
 
 @method("PromptCreateAvatarAsync")
 async def prompt_create_avatar(svc: Service, call: Call, p: m.PromptCreateAvatarAsync) -> dict:
+    result = await _prompt_create_avatar(svc, call, p)
+    svc.metrics.publish_results.labels(result["Result"]).inc()
+    return result
+
+
+async def _prompt_create_avatar(svc: Service, call: Call, p: m.PromptCreateAvatarAsync) -> dict:
     gen = await owned_generation(svc, call, p.GenerationId)
     if gen.player_id != p.PlayerId:
         return outcome("PermissionDenied", "That generation belongs to another player.")

@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from schemas import METHODS, decode
-from schemas.errors import Conflict, Forbidden, NotFound, Unauthorized
+from schemas.errors import AcsError, Conflict, Forbidden, NotFound, Unauthorized
 from server.config import Config
 from server.core.auth import (
     PlayerTokens,
@@ -27,7 +27,8 @@ from server.core.auth import (
     hash_api_key,
     hashed_creation_tokens,
 )
-from server.db import Experience, FileRow, TokenRevocation
+from server.db import Experience, FileRow, SessionRequest, SessionRow, TokenRevocation
+from server.metrics import MeteredJobs, Metrics
 from server.ports import BlobStore, Clock, EditFeed, EventBus, JobQueue, PromptRelay, Purchases, Store
 from server.services.documents import Documents
 from server.services.hub import Connection, Hub
@@ -77,11 +78,15 @@ def method(name: str):
 class Service:
     def __init__(self, *, config: Config, db: Store, blobs: BlobStore, jobs: JobQueue, purchases: Purchases,
                  secret: bytes, clock: Clock = time.time, hub: Hub | None = None, bus: EventBus | None = None,
-                 prompt_relay: PromptRelay | None = None, edit_feed: EditFeed | None = None):
+                 prompt_relay: PromptRelay | None = None, edit_feed: EditFeed | None = None,
+                 metrics: Metrics | None = None):
         self.config = config
         self.db = db
         self.blobs = blobs
-        self.jobs = jobs
+        self.metrics = metrics or Metrics()
+        self.jobs = MeteredJobs(jobs, self.metrics)
+        if hasattr(jobs, "on_restart"):
+            jobs.on_restart = self.metrics.worker_restarts.inc
         self.purchases = purchases
         self.clock = clock
         #: This process's sockets; ``bus`` reaches every socket, here or on another replica.
@@ -89,7 +94,7 @@ class Service:
         self.bus = bus or self.hub
         self.tokens = PlayerTokens(secret)
         self.sessions = SessionService(config=config, db=db, bus=self.bus, blobs=blobs, clock=clock,
-                                       shared=config.scaled)
+                                       shared=config.scaled, metrics=self.metrics)
         self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history,
                                    feed=edit_feed)
         self.prompts = Prompts(relay=prompt_relay)
@@ -199,6 +204,22 @@ class Service:
     # -- dispatch ------------------------------------------------------------------
 
     async def call(self, call: Call, name: str, raw_params: Any) -> Any:
+        start, outcome = time.perf_counter(), "ok"
+        try:
+            return await self._call(call, name, raw_params)
+        except AcsError as err:
+            outcome = err.code
+            raise
+        except Exception:
+            outcome = "InternalError"
+            raise
+        except BaseException:  # the caller went away
+            outcome = "cancelled"
+            raise
+        finally:
+            self.metrics.observe_call(name, outcome, time.perf_counter() - start)
+
+    async def _call(self, call: Call, name: str, raw_params: Any) -> Any:
         spec = METHODS.get(name)
         if spec is None or name not in HANDLERS:
             raise NotFound(f"Unknown method {name!r}.", code="UnknownMethod")
@@ -207,6 +228,25 @@ class Service:
             raise Forbidden(f"{name} can only be called by {who}.")
         params = decode(spec.params, raw_params)
         return await HANDLERS[name](self, call, params)
+
+    async def scrape(self) -> bytes:
+        """The metrics exposition, with the pool and the workers read now."""
+        async with self.db() as db:
+            queued = await db.scalar(select(func.count()).select_from(SessionRequest)
+                                     .where(SessionRequest.state == "Queued"))
+            active = await db.scalar(select(func.count()).select_from(SessionRow)
+                                     .where(SessionRow.ended_at.is_(None)))
+        try:
+            jobs = await self.jobs.health()
+        except Exception:  # a scrape still answers; no worker is counted as alive
+            log.warning("reading the generation workers' health failed", exc_info=True)
+            jobs = {}
+        sockets = {"server": 0, "client": 0}
+        for conn in self.hub.connections():
+            sockets[conn.principal.role] += 1
+        self.metrics.refresh(queued=queued or 0, active=active or 0, capacity=self.config.capacity, jobs=jobs,
+                             sockets=sockets)
+        return self.metrics.exposition()
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -89,8 +89,9 @@ class SessionService:
     """Args: shared: the pool is shared with other replicas through the database (scaled out)."""
 
     def __init__(self, *, config, db: async_sessionmaker, bus: EventBus, blobs,
-                 clock: Callable[[], float] = time.time, shared: bool = False):
+                 clock: Callable[[], float] = time.time, shared: bool = False, metrics=None):
         self.config = config
+        self.metrics = metrics
         self.db = db
         self.bus = bus
         self.blobs = blobs
@@ -396,6 +397,8 @@ class SessionService:
     async def _push_event(self, ev) -> None:
         s = ev.session
         if isinstance(ev, SessionStarted):
+            if self.metrics is not None:
+                self.metrics.queue_wait.observe(ev.waited)
             await self.bus.to_experience(s.experience_id, "SessionReady", session_info(s))
             return
         data = {"SessionId": s.session_id, "RequestId": s.request_id, "PlayerId": s.player_id,

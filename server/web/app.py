@@ -25,7 +25,7 @@ from server.core.limits import CallerBudgets
 from server.db import migrate, open_engine
 from server.services.hub import Hub
 from server.services.service import Service
-from server.web import files, rpc, ws
+from server.web import files, operations, rpc, ws
 from server.web.common import error_middleware, plain_server_header
 from server.web.keys import BUDGETS, CONFIG, SERVICE, SOCKETS
 from server.web.pages import add_pages
@@ -71,7 +71,7 @@ def create_app(config: Config, *, executor=None) -> web.Application:
         engine, sessionmaker = open_engine(config.db_url)
         await migrate(engine)
         if config.scaled:  # generation runs on `acs worker`s
-            jobs = ProcrastinateJobs(sessionmaker, database_url=config.db_url)
+            jobs = ProcrastinateJobs(sessionmaker, database_url=config.db_url, stalled_after=config.job_stalled_after)
         else:
             jobs = ProcessPoolJobs(config.workers, executor=executor)
         await jobs.warm()  # load the face models now, not on the first player's request
@@ -109,5 +109,6 @@ def create_app(config: Config, *, executor=None) -> web.Application:
     app.add_routes(rpc.routes)
     app.add_routes(ws.routes)
     app.add_routes(files.routes)
+    app.add_routes(operations.routes)
     add_pages(app)
     return app

@@ -30,23 +30,30 @@ def error_response(err: AcsError) -> web.Response:
     return json_response({"error": err.to_wire()}, status=err.status)
 
 
+def _refused(request: web.Request, err: AcsError) -> web.Response:
+    svc = request.app.get(SERVICE)
+    if svc is not None:
+        svc.metrics.refused(err.code, "http")
+    return error_response(err)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     """Every refusal becomes ``{"error": {code, message}}``; never a stack trace."""
     try:
         return await handler(request)
     except AcsError as err:
-        return error_response(err)
+        return _refused(request, err)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, exc.reason.replace(" ", ""))
         if exc.status == 413 and request.path.startswith("/v1/files"):
             code = "ImageTooLarge"
-        return error_response(AcsError(exc.reason, code=code, status=exc.status))
+        return _refused(request, AcsError(exc.reason, code=code, status=exc.status))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(AcsError("Internal server error."))
+        return _refused(request, AcsError("Internal server error."))
 
 
 def check_origin(request: web.Request, config) -> None:

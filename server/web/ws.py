@@ -139,21 +139,26 @@ class WsConnection:
             log.debug("websocket writer stopped", exc_info=True)
 
 
+def _refuse(svc: Service, conn: WsConnection, request_id, err: AcsError) -> None:
+    svc.metrics.refused(err.code, "ws")
+    conn.push(error_frame(request_id, err))
+
+
 async def _serve_request(svc: Service, conn: WsConnection, req: Request) -> None:
     async def progress(value: float, stage: str) -> None:
         conn.push(progress_frame(req.id, value, stage))
 
     try:
         result = await svc.call(Call(conn.principal, conn, progress), req.method, req.params)
-        frame = result_frame(req.id, result)
     except AcsError as err:
-        frame = error_frame(req.id, err)
+        _refuse(svc, conn, req.id, err)
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("unhandled error in %s", req)
-        frame = error_frame(req.id, AcsError("Internal server error."))
-    conn.push(frame)
+        _refuse(svc, conn, req.id, AcsError("Internal server error."))
+    else:
+        conn.push(result_frame(req.id, result))
 
 
 @routes.get("/v1/ws")
@@ -198,7 +203,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                     await asyncio.sleep(wait)
                 await _on_frame(svc, conn, msg.data, budgets, key)
             elif msg.type == WSMsgType.TEXT:
-                conn.push(error_frame(None, BadFrame("Frames must be binary msgpack.")))
+                _refuse(svc, conn, None, BadFrame("Frames must be binary msgpack."))
             elif msg.type == WSMsgType.ERROR:
                 exc = ws.exception()
                 if isinstance(exc, WebSocketError) and exc.code == WSCloseCode.MESSAGE_TOO_BIG:
@@ -222,14 +227,14 @@ async def _on_frame(svc: Service, conn: WsConnection, data: bytes, budgets: Call
     try:
         req = parse_request(data)
     except BadFrame as err:
-        conn.push(error_frame(err.request_id, err))
+        _refuse(svc, conn, err.request_id, err)
         return
     if req.method == "ApplyEdits":
         ops = req.params.get("Ops")
         try:
             check_op_count(ops)  # before the edit rate is charged: a refused batch costs nothing
         except InvalidParams as err:
-            conn.push(error_frame(req.id, err))
+            _refuse(svc, conn, req.id, err)
             return
         # Back-pressure: a flood of edits is slowed at this socket's reader (by at most the
         # caller's debt), so only its sender waits.
@@ -237,9 +242,9 @@ async def _on_frame(svc: Service, conn: WsConnection, data: bytes, budgets: Call
         if wait > 0:
             await asyncio.sleep(wait)
     if len(conn.tasks) >= MAX_IN_FLIGHT:
-        conn.push(error_frame(req.id, RequestError(
+        _refuse(svc, conn, req.id, RequestError(
             f"At most {MAX_IN_FLIGHT} requests may be in flight on one socket.", code="TooManyRequests",
-            status=429)))
+            status=429))
         return
     task = asyncio.create_task(_serve_request(svc, conn, req))
     conn.tasks.add(task)

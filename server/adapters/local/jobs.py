@@ -44,6 +44,9 @@ class ProcessPoolJobs:
         self._executor = executor or self._new_executor()
         self._waiting: FairQueue[asyncio.Future] = FairQueue()
         self._running = 0
+        #: Times a dead worker made the pool restart.
+        self.restarts = 0
+        self.on_restart: Callable[[], None] | None = None
 
     def _new_executor(self) -> Executor:
         return new_executor(self._workers)
@@ -109,6 +112,9 @@ class ProcessPoolJobs:
                 log.error("generation worker died; restarting the pool")
                 executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._new_executor()
+                self.restarts += 1
+                if self.on_restart is not None:
+                    self.on_restart()
             raise GenerationFailed("The generation worker stopped unexpectedly; try again.") from exc
         log.error("generation job %s failed", job, exc_info=exc)
         raise GenerationFailed("Generation failed on the server; try again.") from exc
@@ -117,6 +123,12 @@ class ProcessPoolJobs:
         """Start every worker now rather than on the first request."""
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self._executor, _noop) for _ in range(self._workers)))
+
+    async def health(self) -> dict:
+        # ProcessPoolExecutor keeps its processes by pid; it starts them as jobs arrive.
+        procs = getattr(self._executor, "_processes", None) or {}
+        alive = sum(1 for p in list(procs.values()) if p.is_alive()) if procs else 0
+        return {"workers": alive, "expected": self._workers, "waiting": self.waiting, "running": self._running}
 
     def shutdown(self) -> None:
         if self._owned:

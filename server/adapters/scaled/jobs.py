@@ -106,8 +106,10 @@ class ProcrastinateJobs:
         database_url: its URL, for the LISTEN connection.
     """
 
-    def __init__(self, store: Store, *, database_url: str, clock: Callable[[], float] = time.time):
+    def __init__(self, store: Store, *, database_url: str, clock: Callable[[], float] = time.time,
+                 stalled_after: float = 10.0):
         self.store = store
+        self.stalled_after = stalled_after
         self.dsn = pg_dsn(database_url)
         self.clock = clock
         self._done: dict[str, asyncio.Event] = {}
@@ -124,6 +126,18 @@ class ProcrastinateJobs:
         event = self._done.get(job_id)
         if event is not None:
             event.set()
+
+    async def health(self) -> dict:
+        """The ``acs worker``s heard from within ``stalled_after`` seconds, and the queue."""
+        async with self.store() as db:
+            alive = await db.scalar(text(
+                "SELECT count(*) FROM procrastinate_workers "
+                "WHERE last_heartbeat > now() - make_interval(secs => :secs)"), {"secs": self.stalled_after})
+            states = dict((await db.execute(text(
+                "SELECT status::text, count(*) FROM procrastinate_jobs WHERE queue_name = :queue "
+                "AND status IN ('todo', 'doing') GROUP BY status"), {"queue": QUEUE})).all())
+        return {"workers": int(alive or 0), "expected": 0, "waiting": int(states.get("todo", 0)),
+                "running": int(states.get("doing", 0))}
 
     def shutdown(self) -> None:
         if self._listener is not None:
