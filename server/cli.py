@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from server import logs
 from server.config import Config
 
 __all__ = ["main"]
@@ -39,7 +39,7 @@ def cmd_serve(args) -> int:
     except ValueError as exc:
         print(f"acs serve: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(config.log_format)
     web.run_app(create_app(config), host=config.host, port=config.port, access_log_class=AccessLogger)
     return 0
 
@@ -48,9 +48,9 @@ def cmd_worker(args) -> int:
     from server.worker import run_worker
 
     config = _config(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config.check()
+        logs.configure(config.log_format)
         asyncio.run(run_worker(config))
     except ValueError as exc:
         print(f"acs worker: {exc}", file=sys.stderr)

@@ -1,15 +1,20 @@
-"""What an operator reads: Prometheus metrics at /metrics, scraped from a live server."""
+"""What an operator reads: Prometheus metrics at /metrics, scraped from a live server; JSON logs."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from client_sim.sdk import GameClient, GameServer
+from server import logs
+from server.admin import create_experience
+from server.config import Config
 
 from .conftest import Http, active_session, generate, new_experience, running_server
+from .services import free_port
 
 TIMEOUT = 60
 
@@ -107,3 +112,55 @@ async def test_metrics_token(tmp_path, executor):
         samples = await scrape(srv.url, {"Authorization": "Bearer scrape-secret"})
         # the refused scrapes are themselves counted
         assert value(samples, "acs_refusals_total", code="Unauthorized", transport="http") == 2
+
+
+def test_redact_masks_keys_and_tokens_only():
+    from server.core.auth import PlayerTokens, new_api_key
+
+    key, _ = new_api_key()
+    token, _ = PlayerTokens(b"k" * 32).issue("exp_1", "player one", 0.0, 60)
+    line = logs.redact(f"GET /v1/ws?token={token} key={key} file=avatar_glb.glb id=ses_0123456789abcdef")
+    assert key not in line and token not in line
+    assert line == "GET /v1/ws?token=*** key=*** file=avatar_glb.glb id=ses_0123456789abcdef"
+
+
+async def test_json_logs_carry_the_request_and_the_caller_and_no_secret(tmp_path):
+    from .test_sigkill_restart import start_server
+
+    exp_id, key = await create_experience(Config(data_dir=tmp_path), "logged")
+    port, log = free_port(), tmp_path / "server.log"
+    proc = await start_server(tmp_path, port, log=log, ACS_LOG_FORMAT="json", ACS_MAX_FRAME_BYTES="4096")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+            async with http.post(f"{url}/v1/rpc/CreatePlayerToken", json={"PlayerId": "p1"},
+                                 headers={"X-Request-Id": "trace-42"}) as r:
+                assert r.headers["X-Request-Id"] == "trace-42"
+                token = (await r.json())["Token"]
+            async with http.post(f"{url}/v1/rpc/GetValidationRules", json={},
+                                 headers={"X-Request-Id": "bad id with spaces"}) as r:
+                generated = r.headers["X-Request-Id"]
+                assert generated.startswith("req_")
+        async with aiohttp.ClientSession() as http:
+            # a token in the URL (as a browser page might send it), and an oversized frame
+            async with http.get(f"{url}/v1/previews/pre_missing.png?token={token}") as r:
+                assert r.status == 404
+            async with http.ws_connect(f"{url}/v1/ws", headers={"Authorization": f"Bearer {token}"}) as ws:
+                await ws.send_bytes(b"\x00" * 10_000)
+                await ws.receive()
+        await asyncio.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    text = log.read_text()
+    assert key not in text and token not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is JSON
+    assert lines and all({"time", "level", "logger", "message"} <= set(d) for d in lines)
+    traced = [d for d in lines if d.get("request_id") == "trace-42"]
+    assert traced and traced[-1]["experience_id"] == exp_id and traced[-1]["method"] == "CreatePlayerToken"
+    assert '"POST /v1/rpc/CreatePlayerToken' in traced[-1]["message"]  # the access line
+    assert any(d.get("request_id") == generated for d in lines)
+    [preview] = [d for d in lines if "/v1/previews/pre_missing.png" in d["message"]]
+    assert preview["player_id"] == "p1" and "token=***" in preview["message"]
+    [frame] = [d for d in lines if d["message"].startswith("websocket error")]
+    assert frame["player_id"] == "p1" and frame["experience_id"] == exp_id and frame["request_id"].startswith("req_")

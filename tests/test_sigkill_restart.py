@@ -17,10 +17,16 @@ from .conftest import Http, active_session, generate
 from .services import free_port
 
 
-async def start_server(data_dir, port) -> subprocess.Popen:
-    env = {**os.environ, "ACS_DATA_DIR": str(data_dir), "ACS_PORT": str(port), "ACS_WORKERS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+async def start_server(data_dir, port, *, log=None, **env) -> subprocess.Popen:
+    """``acs serve`` as a process of its own; ``log``: a file for its stderr; ``env``: more ``ACS_*``."""
+    env = {**os.environ, "ACS_DATA_DIR": str(data_dir), "ACS_PORT": str(port), "ACS_WORKERS": "1", **env}
+    stderr = open(log, "ab") if log else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+    finally:
+        if log:
+            stderr.close()
     deadline = time.monotonic() + 60
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:

@@ -26,7 +26,7 @@ from server.db import migrate, open_engine
 from server.services.hub import Hub
 from server.services.service import Service
 from server.web import files, operations, rpc, ws
-from server.web.common import error_middleware, plain_server_header
+from server.web.common import error_middleware, plain_server_header, request_context
 from server.web.keys import BUDGETS, CONFIG, SERVICE, SOCKETS
 from server.web.pages import add_pages
 
@@ -60,7 +60,7 @@ def load_secret(data_dir: Path) -> bytes:
 
 def create_app(config: Config, *, executor=None) -> web.Application:
     """Build the application.  ``executor`` lets tests share one process pool."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
+    app = web.Application(middlewares=[request_context, error_middleware], client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
     app[CONFIG] = config
     app[SOCKETS] = weakref.WeakSet()
     app[BUDGETS] = CallerBudgets(config)

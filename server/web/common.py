@@ -12,7 +12,9 @@ from aiohttp.abc import AbstractAccessLogger
 
 from schemas.errors import AcsError, Forbidden, RequestError, Unauthorized
 from schemas.frames import jsonable
+from server import logs
 from server.core.auth import Principal
+from server.core.ids import new_id
 from server.services.service import Call
 from server.web.keys import BUDGETS, SERVICE
 
@@ -35,6 +37,20 @@ def _refused(request: web.Request, err: AcsError) -> web.Response:
     if svc is not None:
         svc.metrics.refused(err.code, "http")
     return error_response(err)
+
+
+#: A request id a caller may choose (``X-Request-Id``), to follow its request through the logs.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+@web.middleware
+async def request_context(request: web.Request, handler):
+    """Give the request its id (the caller's ``X-Request-Id`` when well-formed), which every
+    log line written while serving it carries and the response returns."""
+    sent = request.headers.get("X-Request-Id", "")
+    request["request_id"] = rid = sent if _REQUEST_ID.fullmatch(sent) else new_id("req")
+    logs.fresh(request_id=rid)
+    return await handler(request)
 
 
 @web.middleware
@@ -86,8 +102,10 @@ class AccessLogger(AbstractAccessLogger):
 
 
 async def plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
-    """Name the server without its software versions."""
+    """Name the server without its software versions; return the request's id."""
     response.headers["Server"] = "acs"
+    if "request_id" in request:
+        response.headers["X-Request-Id"] = request["request_id"]
 
 
 #: A browser cannot set headers on a websocket: it offers ``["acs", "acs.bearer.<credential>"]``
@@ -125,6 +143,7 @@ async def caller(request: web.Request, cost: float = 1.0) -> Call:
     refusals no faster than it would have been served.
     """
     principal: Principal = await request.app[SERVICE].authenticate(credential(request))
+    logs.bind(experience_id=principal.experience_id, player_id=principal.player_id)
     budgets, key, now = request.app[BUDGETS], caller_key(principal), asyncio.get_running_loop().time()
     wait = budgets.requests.take(key, cost, now)
     if wait > 0:

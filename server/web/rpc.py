@@ -9,6 +9,7 @@ from aiohttp import web
 from schemas import export_json_schema
 from schemas.errors import InvalidParams
 from schemas.frames import bytes_from_json
+from server import logs
 from server.web.common import caller, json_response, require
 from server.web.keys import SERVICE
 
@@ -17,6 +18,7 @@ routes = web.RouteTableDef()
 
 @routes.post("/v1/rpc/{method}")
 async def rpc(request: web.Request) -> web.Response:
+    logs.bind(method=request.match_info["method"][:64])
     call = await caller(request)
     body = await request.read()
     try:

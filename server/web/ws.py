@@ -33,6 +33,7 @@ from schemas.frames import (
     progress_frame,
     result_frame,
 )
+from server import logs
 from server.config import Config
 from server.core.auth import Principal
 from server.core.limits import CallerBudgets
@@ -145,6 +146,9 @@ def _refuse(svc: Service, conn: WsConnection, request_id, err: AcsError) -> None
 
 
 async def _serve_request(svc: Service, conn: WsConnection, req: Request) -> None:
+    # this task's own context: the socket's request id, then this frame's number
+    logs.bind(request_id=f"{logs.context().get('request_id')}#{req.id}", method=req.method[:64])
+
     async def progress(value: float, stage: str) -> None:
         conn.push(progress_frame(req.id, value, stage))
 
@@ -166,6 +170,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     svc = request.app[SERVICE]
     config = request.app[CONFIG]
     principal = await svc.authenticate(credential(request))  # 401 JSON before the upgrade
+    logs.bind(experience_id=principal.experience_id, player_id=principal.player_id)
     check_origin(request, config)
     budgets: CallerBudgets = request.app[BUDGETS]
     key = caller_key(principal)
