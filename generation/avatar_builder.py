@@ -20,7 +20,9 @@ words of the prompt win.  Hair: :mod:`generation.avatar.hair`.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -124,6 +126,7 @@ def build_avatar(
     head_scale: float = 1.0,
     body_type_scale: float = 0.0,
     proportion_scale: float = 0.0,
+    seed: int | None = None,
 ) -> Avatar:
     """Build the 15-part R15 avatar for a chosen preview (see module docstring).
 
@@ -131,6 +134,10 @@ def build_avatar(
     of the image, z relative depth.  The six ``*_scale`` arguments are the
     HumanoidDescription scales (mapping and ranges in
     :class:`generation.avatar.scales.BodyScales`) and are written into the description.
+    ``seed`` (0..2^31-1) seeds the build's noise (the hair's strand texture and bumps)
+    and is written into the metadata (``Seed``); without it the noise is seeded from the
+    hairstyle and colour.  Either way equal inputs give equal bytes: nothing else in a
+    build is random or depends on the time or on ids.
     Raises :class:`InputRejected` for an unreadable preview or malformed landmarks,
     :class:`InvalidParams` for bad colours, and
     :class:`generation.avatar.assets.AvatarAssetsMissing` (503) when MakeHuman's data
@@ -142,6 +149,9 @@ def build_avatar(
     hair_t = _check_rgb(hair_rgb, "hair_rgb")
     if text_prompt is not None and not isinstance(text_prompt, str):
         raise InvalidParams("text_prompt must be a string")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed < 2**31):
+        raise InvalidParams("seed must be an integer 0..2^31-1")
     scales = BodyScales.checked(HeightScale=height_scale, WidthScale=width_scale, DepthScale=depth_scale,
                                 HeadScale=head_scale, BodyTypeScale=body_type_scale,
                                 ProportionScale=proportion_scale)
@@ -183,6 +193,9 @@ def build_avatar(
             clothing["shirt"] = seen
             colors["shirt"] = rgb01(seen)
     hair_spec = choose_style(observed, text_prompt, hair_t)
+    if seed is not None:
+        hair_spec = dataclasses.replace(
+            hair_spec, seed=zlib.crc32(f"{seed}:{hair_spec.style}:{hair_spec.color_rgb}".encode()) & 0xFFFF)
     hair = build_hair(hair_spec, body.parts["Head"].positions, body.parts["Head"].triangles)
 
     skin01 = [round(float(c), 4) for c in colors["skin"]]
@@ -258,6 +271,8 @@ def build_avatar(
     }
     # the scales the geometry is built at (SetProperty changes the description's, not the meshes)
     metadata["BuiltScales"] = {k: v for k, v in scales.as_description().items() if k.endswith("Scale")}
+    if seed is not None:
+        metadata["Seed"] = int(seed)
     avatar = Avatar(description, parts, images, bone_list, atts, metadata)
     apply_body_scales(avatar, scales)
     fitted = fit_within_bounds(avatar)

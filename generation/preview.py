@@ -224,6 +224,7 @@ def make_preview(
     session_id: str | None = None,
     diffusion_model: str | None = None,
     intensity: float = 1.0,
+    seed: int | None = None,
 ) -> PreviewResult:
     """Run the 2D pipeline on uploaded photo bytes.
 
@@ -235,8 +236,14 @@ def make_preview(
         diffusers model directory; config ``ACS_DIFFUSION_MODEL``).
     palette: 1–4 (r, g, b) colours overriding the background's palette.
     likeness_threshold: 0..1; default 0.75 (photoreal styles) / 0.60 (stylised).
-    session_id: written into the PNG metadata; also seeds the background layout.
+    session_id: written into the PNG metadata; also seeds the background layout
+        (and the diffusion backend) when no ``seed`` is given.
     intensity: 0..1 style intensity of the first try (QA lowers it on retries).
+    seed: 0..2^31-1, the seed of every random choice (background layout, diffusion
+        noise) instead of the session; the PNG then carries ``acs:seed`` and no
+        ``acs:session``, so the same photo, prompt, style, size and seed give the same
+        PNG bytes whatever the session (nothing else in the pipeline is random, and
+        nothing else of the call is written into the file).
 
     report: ``face_detected`` (always True: no face raises), ``face_count``,
     ``input_quality_score`` (see :func:`input_quality`), ``likeness_score`` 0..1
@@ -245,7 +252,7 @@ def make_preview(
     ``style``, ``timings_ms`` (load, detect, validate, quality, align, segment,
     edits, style, background, enhance, qa, save, total), ``size``, ``retries``,
     ``face_coverage``, ``yaw_deg``, ``likeness_threshold``, ``backend``,
-    ``pipeline_version``.
+    ``pipeline_version``, and ``seed`` when one was given.
 
     Raises the :mod:`generation.errors` refusals (UnknownStyle, PromptTooLong,
     PromptModerated, ImageTooLarge, UnsupportedImageFormat, InvalidImage,
@@ -265,6 +272,10 @@ def make_preview(
     palette = _check_palette(palette)
     threshold = qa.threshold_for(style, likeness_threshold)
     intensity = float(np.clip(intensity, 0.0, 1.0))
+    if seed is not None:
+        seed = int(seed)
+        if not 0 <= seed < 2**31:
+            raise ValueError(f"seed must be within 0..2^31-1, got {seed}")
     prompt = parse_prompt(text_prompt)
 
     rgb = load_photo(data, max_side=max(_LOAD_MAX_SIDE, 2 * size))
@@ -292,7 +303,9 @@ def make_preview(
         warnings.append("These prompt words weren't used: " + ", ".join(prompt.unused))
     clock.lap("edits")
 
-    seed = zlib.crc32(session_id.encode()) if session_id else 0
+    given_seed = seed
+    if seed is None:
+        seed = zlib.crc32(session_id.encode()) if session_id else 0
     scene = prompt.scene or ("gradient" if prompt.background and not palette else STYLE_SCENES[style])
     bg_colours = palette or prompt.background or None
     if scene == "gradient" and bg_colours and len(bg_colours) == 1:  # one colour: a gentle light-to-dark gradient
@@ -337,7 +350,9 @@ def make_preview(
     if retries and passed:
         warnings.append(f"The style was toned down to {level:.0%} to keep your likeness.")
 
-    meta = {"style": style, "pipeline_version": PIPELINE_VERSION, "session": session_id,
+    # A seeded preview names its seed, not its session: its bytes depend on its inputs only.
+    meta = {"style": style, "pipeline_version": PIPELINE_VERSION,
+            **({"session": session_id} if given_seed is None else {"seed": given_seed}),
             "likeness": result.likeness, "backend": backend}
     png = encode_png(final, meta)
     thumb = thumbnail_png(final, meta)
@@ -362,5 +377,7 @@ def make_preview(
         "pipeline_version": PIPELINE_VERSION,
         "timings_ms": clock.ms,
     }
+    if given_seed is not None:
+        report["seed"] = given_seed
     return PreviewResult(png=png, thumbnail_png=thumb, report=report, landmarks=landmarks,
                          skin_rgb=skin, hair_rgb=hair)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["MethodSpec", "METHODS", "END_REASONS", "PROMPT_CREATE_AVATAR_RESULT", "HAIR_STYLES"]
+__all__ = ["MethodSpec", "METHODS", "END_REASONS", "PROMPT_CREATE_AVATAR_RESULT", "HAIR_STYLES", "MAX_SEED"]
 
 #: The built-in hairstyles (generation.avatar.hair.STYLES, checked equal by the tests).
 HAIR_STYLES = ("buzz", "short_crop", "side_part", "bob", "long_straight", "curly_volume", "bun", "ponytail")
+
+#: Largest ``Seed`` a generation method accepts (seeds are 0..2^31-1).
+MAX_SEED = 2**31 - 1
 
 #: Why a session ended (Roblox's EndSessionReason plus Disconnect).
 END_REASONS = ("Exit", "Gen3D", "TimeExpired", "EquipModel", "Disconnect")
@@ -114,6 +117,8 @@ class GenerateAvatar2DPreviewAsync:
     Style: str | None = _opt("Optional style name (game_avatar by default).", max_length=64)
     HighRes: bool | None = _opt("1200 px instead of 800 px.")
     Palette: list | None = _opt("Background colours as [[r, g, b], ...] (0..255).")
+    Seed: int | None = _opt("Seed of the preview's random choices (0..2^31-1): the same photo, prompt, style and "
+                            "seed give a byte-identical PNG in any session.", minimum=0, maximum=MAX_SEED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,8 @@ class GenerateAvatarAsync:
 
     SessionId: str = _f("An active session.")
     PreviewId: str = _f("A preview of this session.")
+    Seed: int | None = _opt("Seed of the build's random choices (0..2^31-1; default: the preview's Seed); the same "
+                            "preview and seed give a byte-identical glb.", minimum=0, maximum=MAX_SEED)
 
 
 @dataclass(frozen=True, slots=True)

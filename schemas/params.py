@@ -9,6 +9,8 @@ the JSON Schema from the same annotations, so docs and checks cannot drift.
 
 Supported annotations: ``str``, ``int``, ``float``, ``bool``, ``bytes``,
 ``list``, ``dict`` and ``X | None`` (optional, default ``None``).
+A field's metadata may bound it: ``max_length`` for a ``str``, ``minimum`` /
+``maximum`` (inclusive) for an ``int``.
 
 Every string a params object holds -- a ``str`` field, or a string (value or key)
 anywhere inside a ``list`` or ``dict`` field -- is a sequence of Unicode scalar
@@ -124,6 +126,11 @@ def _check_value(name: str, value: Any, typ: type, field: dataclasses.Field) -> 
             raise InvalidParams(f"'{name}' must not be empty.")
         if not _is_text(value):
             raise InvalidParams(f"'{name}' is not valid Unicode text (it holds an unpaired surrogate).")
+    if typ is int:
+        low, high = field.metadata.get("minimum"), field.metadata.get("maximum")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise InvalidParams(f"'{name}' must be within {low if low is not None else '-inf'}.."
+                                f"{high if high is not None else 'inf'}.")
     if typ in (list, dict) and not _all_text(value):
         raise InvalidParams(f"'{name}' holds a string that is not valid Unicode text (an unpaired surrogate).")
     return value
@@ -158,6 +165,9 @@ def json_schema(cls: type) -> dict:
         prop = dict(_JSON_TYPES[typ])
         if typ is str:
             prop["maxLength"] = field.metadata.get("max_length", MAX_STRING)
+        for bound in ("minimum", "maximum"):
+            if bound in field.metadata:
+                prop[bound] = field.metadata[bound]
         if "doc" in field.metadata:
             prop["description"] = field.metadata["doc"]
         props[field.name] = prop

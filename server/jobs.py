@@ -129,13 +129,14 @@ def preview_job(data: bytes, options: dict) -> dict:
     }
 
 
-def avatar_job(preview_png: bytes, features: bytes, text_prompt: str | None) -> dict:
+def avatar_job(preview_png: bytes, features: bytes, text_prompt: str | None, seed: int | None = None) -> dict:
+    """``seed``: build_avatar's (None: the build's default seeds)."""
     from generation.avatar_builder import build_avatar
     from meshes import export_glb
 
     f = unpack_features(features)
     avatar = build_avatar(preview_png, landmarks=f["landmarks"], skin_rgb=tuple(f["skin_rgb"]),
-                          hair_rgb=tuple(f["hair_rgb"]), text_prompt=text_prompt)
+                          hair_rgb=tuple(f["hair_rgb"]), text_prompt=text_prompt, seed=seed)
     return {
         # Stored with PNG textures: a quarter of the raw size, same content hash.
         "document": msgpack.packb(avatar.to_wire("PNG"), use_bin_type=True),

@@ -36,7 +36,9 @@ async def generate_avatar(svc: Service, call: Call, p: m.GenerateAvatarAsync) ->
         await progress(0.0, "Queued")
         png, features = await asyncio.gather(svc.blobs.get(preview.png_sha), svc.blobs.get(preview.features_sha))
         await progress(0.1, "Building")
-        out = await svc.jobs.run("avatar", png, features, preview.text_prompt, owner=session.session_id)
+        # The build's seed: the call's, else the preview's (a seeded preview gives a seeded avatar).
+        seed = p.Seed if p.Seed is not None else (preview.report or {}).get("seed")
+        out = await svc.jobs.run("avatar", png, features, preview.text_prompt, seed, owner=session.session_id)
         await progress(0.9, "Saving")
         doc_sha = await svc.blobs.put(out["document"])
         glb_sha = await svc.blobs.put(out["glb"])

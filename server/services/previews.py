@@ -184,6 +184,7 @@ def preview_options(svc: Service, exp, p, session_id: str | None) -> dict:
         "session_id": session_id,
         "backend": svc.config.style_backend,
         "diffusion_model": svc.config.diffusion_model,
+        "seed": getattr(p, "Seed", None),
     }
 
 
