@@ -81,11 +81,12 @@ SERVER_LAYERS = {
     "server.core": {"ours": {"schemas", "server.core"},
                     "banned": {"aiohttp", "sqlalchemy", "asyncio", "time", "datetime", "socket",
                                "redis", "asyncpg", "procrastinate", "threading", "multiprocessing"}},
+    # server.metrics and server.logs are cross-cutting, like server.config: instruments and log context.
     "server.services": {"ours": {"schemas", "meshes", "generation", "server.core", "server.ports",
-                                 "server.db", "server.config", "server.services"},
+                                 "server.db", "server.config", "server.metrics", "server.services"},
                         "banned": {"aiohttp", "redis", "asyncpg", "procrastinate", "multiprocessing"}},
     "server.web": {"ours": {"schemas", "server.core", "server.ports", "server.db", "server.config",
-                            "server.services", "server.web"},
+                            "server.metrics", "server.logs", "server.services", "server.web"},
                    "banned": {"redis", "asyncpg", "procrastinate", "multiprocessing"}},
     "server.ports": {"ours": {"schemas", "server.core"}, "banned": {"aiohttp", "redis", "asyncpg"}},
 }
