@@ -92,6 +92,77 @@ def cmd_list_experiences(args) -> int:
     return 0
 
 
+def _admin(args, run) -> int:
+    """Run ``run(config)`` and print its JSON: exit 2 with one line on bad input, 1 when the
+    state of things refuses it (a player with an active session, say)."""
+    from schemas.errors import AcsError
+
+    try:
+        out = asyncio.run(run(_config(args)))
+    except ValueError as exc:
+        print(f"acs admin {args.admin}: {exc}", file=sys.stderr)
+        return 2
+    except AcsError as err:
+        print(f"acs admin {args.admin}: {err.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_show_experience(args) -> int:
+    from server.admin import show_experience
+
+    return _admin(args, lambda config: show_experience(config, args.experience))
+
+
+def cmd_update_experience(args) -> int:
+    from server.admin import parse_setting, update_experience
+
+    async def run(config):
+        values = dict(parse_setting(text) for text in args.set or ())
+        return await update_experience(config, args.experience, values, args.unset or ())
+
+    return _admin(args, run)
+
+
+def cmd_rotate_key(args) -> int:
+    from server.admin import rotate_key
+
+    code = _admin(args, lambda config: rotate_key(config, args.experience, args.grace))
+    if code == 0:
+        print("the new API key is shown once; the old one works until previous_key_until", file=sys.stderr)
+    return code
+
+
+def cmd_revoke_tokens(args) -> int:
+    from server.admin import revoke_tokens
+
+    return _admin(args, lambda config: revoke_tokens(config, args.experience, args.player))
+
+
+def cmd_status(args) -> int:
+    from server.admin import pool_status
+
+    return _admin(args, lambda config: pool_status(config, args.experience))
+
+
+def cmd_erase_player(args) -> int:
+    from server.adapters.blobs import FolderBlobStore
+    from server.admin import erase_player
+
+    async def run(config):
+        if not config.blob_dir.is_dir():
+            raise ValueError(f"no blob folder at {config.blob_dir}: run this where --data-dir "
+                             "(or ACS_DATA_DIR) is the server's data directory")
+        return await erase_player(config, FolderBlobStore(config.blob_dir), args.experience, args.player,
+                                  dry_run=not args.yes)
+
+    code = _admin(args, run)
+    if code == 0 and not args.yes:
+        print("nothing was deleted: this is what --yes would delete", file=sys.stderr)
+    return code
+
+
 #: The demo's steps, in the order the flow takes them.
 DEMO_STEPS = ("queue", "upload", "preview", "load_preview", "generate", "load_avatar", "edit_sync", "publish",
               "download")
@@ -337,6 +408,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = admin.add_parser("list-experiences")
     data_dir(p)
     p.set_defaults(func=cmd_list_experiences)
+
+    def experience(p):
+        p.add_argument("experience", metavar="EXP", help="the experience's id (or its name, when unique)")
+        data_dir(p)
+
+    p = admin.add_parser("show-experience", help="print an experience and its settings")
+    experience(p)
+    p.set_defaults(func=cmd_show_experience)
+    p = admin.add_parser("update-experience", help="change an experience's settings")
+    experience(p)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="set a setting; the value is read as JSON when it is JSON (2.5, true, [\"a\"]), "
+                        "else as a string (repeatable)")
+    p.add_argument("--unset", action="append", metavar="KEY",
+                   help="remove a setting: the server's default applies again (repeatable)")
+    p.set_defaults(func=cmd_update_experience)
+    p = admin.add_parser("rotate-key", help="give an experience a new API key; the old one works for a grace period")
+    experience(p)
+    p.add_argument("--grace", type=float, default=86400.0,
+                   help="seconds the old key keeps working (default 86400; 0 refuses it at once)")
+    p.set_defaults(func=cmd_rotate_key)
+    p = admin.add_parser("revoke-tokens", help="refuse every player token of a player issued until now")
+    experience(p)
+    p.add_argument("player", metavar="PLAYER")
+    p.set_defaults(func=cmd_revoke_tokens)
+    p = admin.add_parser("status", help="an experience's queued session requests and active sessions")
+    experience(p)
+    p.set_defaults(func=cmd_status)
+    p = admin.add_parser("erase-player",
+                         help="delete everything stored of a player (selfies, previews, generations, bundles)")
+    experience(p)
+    p.add_argument("player", metavar="PLAYER")
+    p.add_argument("--yes", action="store_true", help="delete; without it, print what would be deleted")
+    p.set_defaults(func=cmd_erase_player)
     return parser
 
 

@@ -36,6 +36,9 @@ class Experience(Base):
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     #: Batches being made now: hold id → [photos, until when the hold counts] (BatchPhotosPerHour).
     batch_holds: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    #: The key before the last ``acs admin rotate-key`` (its hash) and until when it still authenticates.
+    previous_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    previous_key_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Player(Base):

@@ -5,7 +5,8 @@ up by their hash.
 
 * An **API key** is 32 random bytes, shown once by ``acs admin
   create-experience`` and stored only as its SHA-256 (a random key of that
-  length needs no slow hash).
+  length needs no slow hash).  ``acs admin rotate-key`` replaces it; the key
+  before keeps working for a grace period (:func:`api_key_valid_until`).
 * An **avatar creation token** (the experience's ``CreationTokens`` setting,
   checked as ``PromptCreateAvatarAsync``'s ``TokenId``) is stored only as
   ``"sha256:" + hash_api_key(token)`` (:func:`hash_creation_token`).
@@ -27,8 +28,8 @@ from dataclasses import dataclass
 
 from schemas.errors import Unauthorized
 
-__all__ = ["Principal", "new_api_key", "hash_api_key", "hash_creation_token", "hashed_creation_tokens",
-           "creation_token_matches", "PlayerTokens"]
+__all__ = ["Principal", "new_api_key", "hash_api_key", "api_key_valid_until", "hash_creation_token",
+           "hashed_creation_tokens", "creation_token_matches", "PlayerTokens"]
 
 KEY_PREFIX = "acs_"
 
@@ -52,6 +53,22 @@ def new_api_key() -> tuple[str, str]:
 
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_valid_until(key_hash: str, *, current: str, previous: str | None, previous_until: float | None,
+                        now: float) -> float:
+    """Until when a key authenticates for an experience whose key hash is ``current`` and whose
+    key before the last rotation (``previous``) is accepted until ``previous_until``: forever
+    (``inf``) for the current key, ``previous_until`` for the previous one in its grace period.
+    Raises ``Unauthorized`` for any other key, the previous one included once its time is up."""
+    if hmac.compare_digest(key_hash, current):
+        return float("inf")
+    if previous is not None and hmac.compare_digest(key_hash, previous):
+        if previous_until is not None and now < previous_until:
+            return previous_until
+        raise Unauthorized("This API key was replaced by a new one and its grace period is over; "
+                           "use the new key.", code="InvalidApiKey")
+    raise Unauthorized("Unknown API key.", code="InvalidApiKey")
 
 
 #: Marks a stored creation token as a hash (entries without it predate hashing).

@@ -24,6 +24,7 @@ from server.config import Config
 from server.core.auth import (
     PlayerTokens,
     Principal,
+    api_key_valid_until,
     hash_api_key,
     hashed_creation_tokens,
 )
@@ -36,12 +37,16 @@ from server.services.prompts import Prompts
 from server.services.retention import SWEEP_INTERVAL, sweep
 from server.services.sessions import SessionService
 
-__all__ = ["Call", "Service", "HANDLERS", "method"]
+__all__ = ["Call", "Service", "HANDLERS", "method", "record_revocation"]
 
 log = logging.getLogger(__name__)
 
-#: Scaled out: how often a replica reads the revocation table (missed Redis messages).
+#: How often a server reads the revocation table: revocations written by another replica
+#: (a missed Redis message) or by ``acs admin revoke-tokens`` reach it this way.
 REVOCATION_POLL = 5.0
+#: How long an API key found in the database is trusted without reading it again, so a
+#: rotation (``acs admin rotate-key``) made elsewhere is seen within this many seconds.
+API_KEY_RECHECK = 2.0
 
 Progress = Callable[[float, str], Awaitable[None]]
 
@@ -75,6 +80,17 @@ def method(name: str):
     return register
 
 
+async def record_revocation(db, experience_id: str, player_id: str, now: float) -> float:
+    """Store that the player's tokens issued until ``now`` are refused (in ``db``'s transaction);
+    returns the revocation time kept (never earlier than one stored before)."""
+    row = await db.get(TokenRevocation, (experience_id, player_id))
+    if row is None:
+        db.add(TokenRevocation(experience_id=experience_id, player_id=player_id, revoked_at=now))
+        return now
+    row.revoked_at = max(row.revoked_at, now)
+    return row.revoked_at
+
+
 class Service:
     def __init__(self, *, config: Config, db: Store, blobs: BlobStore, jobs: JobQueue, purchases: Purchases,
                  secret: bytes, clock: Clock = time.time, hub: Hub | None = None, bus: EventBus | None = None,
@@ -98,8 +114,8 @@ class Service:
         self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history,
                                    feed=edit_feed)
         self.prompts = Prompts(relay=prompt_relay)
-        #: API key hash → experience id, for keys seen (keys are never changed in place).
-        self._api_keys: dict[str, str] = {}
+        #: API key hash → (experience id, until when to trust it without reading the database).
+        self._api_keys: dict[str, tuple[str, float]] = {}
         #: (experience id, player id) → when its tokens were last revoked; the whole table,
         #: loaded at start, so checking a player token needs no database read.
         self._revoked: dict[tuple[str, str], float] = {}
@@ -113,15 +129,21 @@ class Service:
         if not credential:
             raise Unauthorized("Send 'Authorization: Bearer <API key or player token>'.")
         if credential.startswith("acs_"):
-            key_hash = hash_api_key(credential)
-            exp_id = self._api_keys.get(key_hash)
-            if exp_id is None:
+            key_hash, now = hash_api_key(credential), self.clock()
+            known = self._api_keys.get(key_hash)
+            if known is None or now >= known[1]:
+                self._api_keys.pop(key_hash, None)
                 async with self.db() as db:
-                    exp_id = await db.scalar(select(Experience.id).where(Experience.key_hash == key_hash))
-                if exp_id is None:
+                    row = (await db.execute(select(
+                        Experience.id, Experience.key_hash, Experience.previous_key_hash,
+                        Experience.previous_key_until).where(
+                        (Experience.key_hash == key_hash) | (Experience.previous_key_hash == key_hash)))).first()
+                if row is None:
                     raise Unauthorized("Unknown API key.", code="InvalidApiKey")
-                self._api_keys[key_hash] = exp_id
-            return Principal("server", exp_id)
+                until = api_key_valid_until(key_hash, current=row.key_hash, previous=row.previous_key_hash,
+                                            previous_until=row.previous_key_until, now=now)
+                known = self._api_keys[key_hash] = (row.id, min(until, now + API_KEY_RECHECK))
+            return Principal("server", known[0])
         principal = self.tokens.verify(credential, self.clock())
         if self.revoked(principal):
             raise Unauthorized("This player token was revoked; ask the game server for a new one.",
@@ -136,13 +158,8 @@ class Service:
     async def revoke_player_tokens(self, experience_id: str, player_id: str) -> tuple[float, int]:
         """Refuse the player's tokens issued until now and close its sockets, on every
         replica; returns the revocation time and how many sockets closed here."""
-        now = self.clock()
         async with self.db.begin() as db:
-            row = await db.get(TokenRevocation, (experience_id, player_id))
-            if row is None:
-                db.add(TokenRevocation(experience_id=experience_id, player_id=player_id, revoked_at=now))
-            else:
-                row.revoked_at = now = max(row.revoked_at, now)
+            now = await record_revocation(db, experience_id, player_id, self.clock())
         closed = self.tokens_revoked(experience_id, player_id, now)
         await self.bus.tokens_revoked(experience_id, player_id, now)
         return now, closed
@@ -267,9 +284,8 @@ class Service:
         self._revoked = {(r.experience_id, r.player_id): r.revoked_at for r in rows}
         self.documents.start()
         await self.sessions.start()
-        self._tasks = [asyncio.create_task(self._sweep_loop(), name="retention")]
-        if self.config.scaled:
-            self._tasks.append(asyncio.create_task(self._revocation_loop(), name="revocations"))
+        self._tasks = [asyncio.create_task(self._sweep_loop(), name="retention"),
+                       asyncio.create_task(self._revocation_loop(), name="revocations")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -281,8 +297,9 @@ class Service:
         self.prompts.cancel_all()
 
     async def _revocation_loop(self) -> None:
-        """Scaled out: revocations arrive over Redis at most once; the table is read again every
-        :data:`REVOCATION_POLL` seconds, so one missed never stays missed."""
+        """Revocations of other replicas arrive over Redis at most once, and ``acs admin
+        revoke-tokens`` writes only the table: it is read again every :data:`REVOCATION_POLL`
+        seconds, so none stays missed."""
         while True:
             await asyncio.sleep(REVOCATION_POLL)
             try:
