@@ -10,7 +10,7 @@ from .errors import (
     RequestError,
     Unauthorized,
 )
-from .frames import BadFrame, Request, event_frame, error_frame, pack, parse_request, unpack
+from .frames import BadFrame, Request, error_frame, event_frame, pack, parse_request, unpack
 from .methods import END_REASONS, METHODS, PROMPT_CREATE_AVATAR_RESULT, MethodSpec
 from .params import decode, json_schema
 

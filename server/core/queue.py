@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from schemas.errors import Conflict, NotFound, RequestError
+from schemas.errors import Conflict, RequestError
 from schemas.methods import END_REASONS
 
 __all__ = [
@@ -253,7 +253,7 @@ class SessionQueue:
             raise ValueError(f"unknown end reason {reason!r}")
         session = self.sessions.pop(session_id, None)
         if session is None:
-            raise NotFound("No such active session.", code="SessionNotActive")
+            raise Conflict("That session is not active (it ended or never started).", code="SessionNotActive")
         self._holds.append(max(0.0, now - session.started_at))
         return [SessionEnded(session, reason, now), *self._fill(now)]
 

@@ -16,7 +16,7 @@ from server import logs
 from server.core.auth import Principal
 from server.core.ids import new_id
 from server.services.service import Call
-from server.web.keys import BUDGETS, SERVICE
+from server.web.keys import BUDGETS, REQUEST_ID, SERVICE
 
 log = logging.getLogger("server.http")
 
@@ -48,7 +48,7 @@ async def request_context(request: web.Request, handler):
     """Give the request its id (the caller's ``X-Request-Id`` when well-formed), which every
     log line written while serving it carries and the response returns."""
     sent = request.headers.get("X-Request-Id", "")
-    request["request_id"] = rid = sent if _REQUEST_ID.fullmatch(sent) else new_id("req")
+    request[REQUEST_ID] = rid = sent if _REQUEST_ID.fullmatch(sent) else new_id("req")
     logs.fresh(request_id=rid)
     return await handler(request)
 
@@ -104,8 +104,8 @@ class AccessLogger(AbstractAccessLogger):
 async def plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
     """Name the server without its software versions; return the request's id."""
     response.headers["Server"] = "acs"
-    if "request_id" in request:
-        response.headers["X-Request-Id"] = request["request_id"]
+    if REQUEST_ID in request:
+        response.headers["X-Request-Id"] = request[REQUEST_ID]
 
 
 #: A browser cannot set headers on a websocket: it offers ``["acs", "acs.bearer.<credential>"]``

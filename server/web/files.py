@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from sqlalchemy import select
 
 from schemas import decode
@@ -36,14 +39,25 @@ async def _read_limited(reader, limit: int) -> bytes:
         chunks.append(chunk)
 
 
+@contextlib.contextmanager
+def _multipart_refusals():
+    """A multipart body aiohttp cannot parse (no boundary, a malformed part header) is the
+    caller's error, answered ``InvalidParams``."""
+    try:
+        yield
+    except (ValueError, HttpProcessingError) as exc:
+        raise InvalidParams(f"The multipart body is malformed ({str(exc).splitlines()[0][:120]}).") from None
+
+
 async def _upload_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_UPLOAD_BYTES + 64 * 1024:
         raise _too_large()
     if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        async for part in reader:
-            if part.name in ("file", "photo", "image"):
-                return await _read_limited(part, MAX_UPLOAD_BYTES)
+        with _multipart_refusals():
+            reader = await request.multipart()
+            async for part in reader:
+                if part.name in ("file", "photo", "image"):
+                    return await _read_limited(part, MAX_UPLOAD_BYTES)
         raise InvalidParams("The multipart upload has no 'file' field.")
     return await _read_limited(request.content, MAX_UPLOAD_BYTES)
 
@@ -91,14 +105,15 @@ async def preview_batch(request: web.Request) -> web.Response:
     if not request.content_type.startswith("multipart/"):
         raise InvalidParams("Send the photos as multipart/form-data 'photo' fields.")
     photos, fields = [], {}
-    reader = await request.multipart()
-    async for part in reader:
-        if part.name in ("photo", "file"):
-            if len(photos) == MAX_BATCH:
-                raise InvalidParams(f"At most {MAX_BATCH} photos per batch.")
-            photos.append(await _read_limited(part, MAX_UPLOAD_BYTES))
-        elif part.name in ("Style", "TextPrompt", "HighRes"):
-            fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
+    with _multipart_refusals():
+        reader = await request.multipart()
+        async for part in reader:
+            if part.name in ("photo", "file"):
+                if len(photos) == MAX_BATCH:
+                    raise InvalidParams(f"At most {MAX_BATCH} photos per batch.")
+                photos.append(await _read_limited(part, MAX_UPLOAD_BYTES))
+            elif part.name in ("Style", "TextPrompt", "HighRes"):
+                fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
     if "HighRes" in fields:
         fields["HighRes"] = fields["HighRes"].lower() in ("1", "true", "yes")
     params = decode(GenerateAvatar2DPreviewBatch, {"Photos": photos, **fields})
