@@ -9,6 +9,7 @@ avatar).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Awaitable, Callable
 
@@ -178,6 +179,39 @@ class GameServer(_Side):
 
     async def EndSession(self, session_id: str, reason: str = "Exit") -> None:
         await self.conn.call("EndSession", {"SessionId": session_id, "Reason": reason})
+
+    async def CreateStyle(self, name: str, images: list[bytes], portraits: bool | None = None) -> str:
+        """Fit a custom style from 5–30 example images; returns its ``StyleId`` at once (the
+        fit runs on the server: poll :meth:`GetStyle`, or :meth:`WaitForStyle`)."""
+        params = {"Name": name, "Images": list(images)}
+        if portraits is not None:
+            params["Portraits"] = portraits
+        return (await self.conn.call("CreateStyle", params))["StyleId"]
+
+    async def GetStyle(self, style_id: str) -> dict:
+        """``{StyleId, Name, Status, Progress, Error?, Fitted?, ...}``."""
+        return await self.conn.call("GetStyle", {"StyleId": style_id})
+
+    async def ListStyles(self) -> list[dict]:
+        return (await self.conn.call("ListStyles"))["Styles"]
+
+    async def DeleteStyle(self, style_id: str) -> None:
+        await self.conn.call("DeleteStyle", {"StyleId": style_id})
+
+    async def WaitForStyle(self, style_id: str, timeout: float = 120.0, interval: float = 0.1,
+                           progress_callback=None) -> dict:
+        """Poll GetStyle until the style is Done or Failed (returned either way); ``progress_callback``
+        gets each answer.  Raises ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+        async def poll() -> dict:
+            while True:
+                state = await self.GetStyle(style_id)
+                if progress_callback is not None:
+                    progress_callback(state)
+                if state["Status"] in ("Done", "Failed"):
+                    return state
+                await asyncio.sleep(interval)
+
+        return await asyncio.wait_for(poll(), timeout)
 
 
 class GameClient(_Side):

@@ -225,10 +225,15 @@ def make_preview(
     diffusion_model: str | None = None,
     intensity: float = 1.0,
     seed: int | None = None,
+    custom_style: dict | None = None,
 ) -> PreviewResult:
     """Run the 2D pipeline on uploaded photo bytes.
 
-    style: one of :data:`STYLES`; None or "" → ``game_avatar``.
+    style: one of :data:`STYLES`; None or "" → ``game_avatar``.  With ``custom_style``, the
+        custom style's name for the report and the PNG metadata (the server's StyleId).
+    custom_style: a style fitted from examples (:meth:`generation.style_fit.FittedStyle.to_wire`):
+        its parameters, grade and background replace a built-in style's; its ``base``
+        built-in style gives the QA threshold, the enhance settings and the diffusion prompt.
     text_prompt: ≤ 500 characters, read by :func:`generation.prompt.parse_prompt`.
     size: output side in pixels: 800 (default) or 1200 (high-res) on the platform;
         any 256..2048 is accepted (tests, embedding apps).
@@ -261,16 +266,25 @@ def make_preview(
     from the diffusion backend, and ValueError for out-of-range arguments.
     """
     clock = _Clock()
-    style = style or DEFAULT_STYLE
-    if style not in STYLES:
-        raise UnknownStyle(f"Unknown style '{style[:40]}'. Available styles: {', '.join(STYLES)}.")
+    fitted = None
+    if custom_style is not None:
+        from .style_fit import FittedStyle
+
+        fitted = FittedStyle.from_wire(custom_style)
+        style = style or "custom"
+        base = fitted.base
+    else:
+        style = style or DEFAULT_STYLE
+        if style not in STYLES:
+            raise UnknownStyle(f"Unknown style '{style[:40]}'. Available styles: {', '.join(STYLES)}.")
+        base = style
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     size = int(size)
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"size must be {MIN_SIZE}..{MAX_SIZE} (platform sizes {PLATFORM_SIZES}), got {size}")
     palette = _check_palette(palette)
-    threshold = qa.threshold_for(style, likeness_threshold)
+    threshold = qa.threshold_for(base, likeness_threshold)
     intensity = float(np.clip(intensity, 0.0, 1.0))
     if seed is not None:
         seed = int(seed)
@@ -306,8 +320,9 @@ def make_preview(
     given_seed = seed
     if seed is None:
         seed = zlib.crc32(session_id.encode()) if session_id else 0
-    scene = prompt.scene or ("gradient" if prompt.background and not palette else STYLE_SCENES[style])
-    bg_colours = palette or prompt.background or None
+    scene = prompt.scene or ("gradient" if prompt.background and not palette
+                             else fitted.scene if fitted is not None else STYLE_SCENES[style])
+    bg_colours = palette or prompt.background or (fitted.background if fitted is not None else None)
     if scene == "gradient" and bg_colours and len(bg_colours) == 1:  # one colour: a gentle light-to-dark gradient
         c = np.array(bg_colours[0], np.float64)
         bg_colours = (tuple(int(v) for v in np.clip(c * 0.8 + 255 * 0.2, 0, 255)), tuple(int(v) for v in c * 0.8))
@@ -320,12 +335,13 @@ def make_preview(
     tries = []
     for attempt, factor in enumerate(qa.INTENSITY_SCHEDULE[: qa.MAX_RETRIES + 1]):
         level = intensity * factor
-        styled = stylize(edited, style, intensity=level, skin_rgb=skin, backend=backend,
-                         diffusion_model=diffusion_model, text_prompt=text_prompt, seed=seed + attempt)
+        styled = stylize(edited, base, intensity=level, skin_rgb=skin, backend=backend,
+                         diffusion_model=diffusion_model, text_prompt=text_prompt, seed=seed + attempt,
+                         fitted=fitted, mask=mask)
         clock.lap("style")
         composed = composite(styled, backdrop, mask)
         clock.lap("background")
-        final = enhance(composed, style)
+        final = enhance(composed, base)
         clock.lap("enhance")
         result = qa.check(final, ref, box, threshold)
         clock.lap("qa")
@@ -379,5 +395,7 @@ def make_preview(
     }
     if given_seed is not None:
         report["seed"] = given_seed
+    if fitted is not None:
+        report["style_base"] = base
     return PreviewResult(png=png, thumbnail_png=thumb, report=report, landmarks=landmarks,
                          skin_rgb=skin, hair_rgb=hair)

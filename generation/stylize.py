@@ -25,6 +25,10 @@
 Spatial parameters are given for a 512-px frame and scaled with the frame.
 The background is not touched here (see :mod:`generation.background`).
 
+A custom style (:mod:`generation.style_fit`, fitted from example images) renders the same
+way with its fitted :class:`StyleParams` and adds a grade right after step 1: lightness
+matched to the examples' tone curve, chroma to theirs, colours pulled toward their palette.
+
 ``diffusion`` — :func:`generation.diffusion.stylize_diffusion` (diffusers
 img2img from the local model directory ``diffusion_model``, config
 ``ACS_DIFFUSION_MODEL``), with the style's text template plus the player's
@@ -136,7 +140,8 @@ class StyleBackend(Protocol):
     name: str
 
     def render(self, image: np.ndarray, style: str, *, intensity: float = 1.0,
-               skin_rgb: RGB | None = None, text_prompt: str | None = None) -> np.ndarray: ...
+               skin_rgb: RGB | None = None, text_prompt: str | None = None, fitted=None,
+               mask: np.ndarray | None = None) -> np.ndarray: ...
 
 
 class ProceduralBackend:
@@ -145,9 +150,14 @@ class ProceduralBackend:
     name = "procedural"
 
     def render(self, image: np.ndarray, style: str, *, intensity: float = 1.0,
-               skin_rgb: RGB | None = None, text_prompt: str | None = None) -> np.ndarray:
-        """(N, N, 3) uint8 RGB → same shape uint8 RGB; ``text_prompt`` is applied earlier (prompt edits)."""
-        p = STYLE_PARAMS[style]
+               skin_rgb: RGB | None = None, text_prompt: str | None = None, fitted=None,
+               mask: np.ndarray | None = None) -> np.ndarray:
+        """(N, N, 3) uint8 RGB → same shape uint8 RGB; ``text_prompt`` is applied earlier (prompt edits).
+
+        ``fitted``: a custom style (:class:`generation.style_fit.FittedStyle`): its parameters
+        replace ``style``'s and its grade runs right after the smoothing; ``mask``: the person
+        probability (N, N), which the grade takes its statistics over."""
+        p = fitted.params if fitted is not None else STYLE_PARAMS[style]
         h, w = image.shape[:2]
         k_full = max(h, w) / 512.0
         f = min(1.0, WORK_SIDE / max(h, w))
@@ -160,6 +170,10 @@ class ProceduralBackend:
         lab = cv2.cvtColor(sm.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_RGB2Lab)
         L, a, b = cv2.split(lab)  # L 0..100, a/b about -100..100
         a0, b0 = a.copy(), b.copy()
+        if fitted is not None:
+            small = None if mask is None else cv2.resize(mask.astype(np.float32), L.shape[::-1],
+                                                         interpolation=cv2.INTER_AREA)
+            L, a, b = fitted.grade(L, a, b, small)
         if p.levels > 0:
             step = 100.0 / p.levels
             q = np.round(L / step) * step
@@ -204,7 +218,8 @@ class DiffusionBackend:
         self.seed = seed
 
     def render(self, image: np.ndarray, style: str, *, intensity: float = 1.0,
-               skin_rgb: RGB | None = None, text_prompt: str | None = None) -> np.ndarray:
+               skin_rgb: RGB | None = None, text_prompt: str | None = None, fitted=None,
+               mask: np.ndarray | None = None) -> np.ndarray:
         from .diffusion import BackendUnavailable, stylize_diffusion
 
         if not self.model_dir:
@@ -216,6 +231,8 @@ class DiffusionBackend:
         out = stylize_diffusion(image, prompt=prompt, model_dir=self.model_dir, strength=strength, seed=self.seed)
         if out.shape != image.shape:
             out = cv2.resize(out, image.shape[1::-1], interpolation=cv2.INTER_CUBIC)
+        if fitted is not None:  # a custom style's colours and tone, over the model's rendering
+            out = fitted.grade_rgb(out, mask)
         return out
 
 
@@ -233,8 +250,13 @@ def stylize(
     diffusion_model: str | None = None,
     text_prompt: str | None = None,
     seed: int = 0,
+    fitted=None,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Render an aligned (N, N, 3) uint8 RGB crop in ``style`` with the named backend."""
+    """Render an aligned (N, N, 3) uint8 RGB crop in ``style`` with the named backend.
+
+    ``fitted``: a custom style (:class:`generation.style_fit.FittedStyle`; ``style`` is then its
+    base); ``mask``: the person probability (N, N) its grade measures the subject by."""
     if style not in STYLE_PARAMS:
         raise KeyError(style)
     if backend == "procedural":
@@ -243,4 +265,7 @@ def stylize(
         impl = DiffusionBackend(diffusion_model, seed)
     else:
         raise ValueError(f"unknown style backend {backend!r}; expected one of {BACKENDS}")
-    return impl.render(image, style, intensity=intensity, skin_rgb=skin_rgb, text_prompt=text_prompt)
+    if fitted is None:
+        return impl.render(image, style, intensity=intensity, skin_rgb=skin_rgb, text_prompt=text_prompt)
+    return impl.render(image, style, intensity=intensity, skin_rgb=skin_rgb, text_prompt=text_prompt,
+                       fitted=fitted, mask=mask)

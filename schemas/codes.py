@@ -17,7 +17,9 @@ CODES: dict[str, tuple[int, str]] = {
     "FrameTooComplex": (400, "A websocket frame nests too deeply or holds too many items."),
     "PromptTooLong": (400, "The text prompt is longer than 500 characters."),
     "PromptModerated": (400, "The text prompt holds words that are not allowed."),
-    "UnknownStyle": (400, "No such style."),
+    "UnknownStyle": (400, "No such style (built in, or a custom style of this experience)."),
+    "TooFewExamples": (400, "A custom style needs at least 5 example images."),
+    "TooManyExamples": (400, "A custom style takes at most 30 example images."),
     # 401: who is calling is not known
     "Unauthorized": (401, "No credential, or one that does not fit the route."),
     "InvalidApiKey": (401, "The API key is unknown, or was replaced and its grace period is over."),
@@ -37,6 +39,8 @@ CODES: dict[str, tuple[int, str]] = {
     "BundleNotFound": (404, "No such published bundle."),
     "PromptNotFound": (404, "No such prompt."),
     "SelfiePromptNotFound": (404, "No such selfie prompt."),
+    "StyleNotFound": (404, "No such custom style for this experience."),
+    "ExamplesLost": (404, "A custom style's example images are gone, so it cannot be fitted."),
     # 405
     "MethodNotAllowed": (405, "The route does not take this HTTP method."),
     # 408
@@ -58,11 +62,15 @@ CODES: dict[str, tuple[int, str]] = {
     "HairstyleInProgress": (409, "A hairstyle is being made for this avatar."),
     "HairNotRestylable": (409, "The hair mesh was reshaped by other edits and cannot be restyled."),
     "FeatureUnavailable": (409, "The feature is not available on this server."),
+    "StyleNotReady": (409, "The custom style is not fitted yet."),
+    "StyleFailed": (409, "The custom style could not be fitted."),
+    "TooManyStyles": (409, "The experience has as many custom styles as it may."),
     "PlayerSessionActive": (409, "The player has a session or a queued request (acs admin erase-player)."),
     # 413
     "PayloadTooLarge": (413, "The request body is too large."),
     "ImageTooLarge": (413, "The image is larger than 10 MB."),
     "UploadQuotaExceeded": (413, "The session's upload bytes are used up."),
+    "ExamplesTooLarge": (413, "A custom style's example images are too large together."),
     # 415
     "UnsupportedImageFormat": (415, "The file is not a JPEG, PNG or WebP image."),
     # 422: the input is unusable
@@ -80,6 +88,9 @@ CODES: dict[str, tuple[int, str]] = {
     "InvalidEdit": (422, "An edit op is malformed or refers to what does not exist."),
     "MeshLimitExceeded": (422, "An edit would take a mesh past its limits."),
     "ReplicaDiverged": (422, "A copy's edits no longer match the document."),
+    "MixedFormats": (422, "A custom style's example images are not all of one format."),
+    "NoFaceInExamples": (422, "A portrait style's example images show no face."),
+    "UnreadableImage": (422, "A custom style's example image is not a readable JPEG, PNG or WebP file."),
     # 429: too much, too fast
     "TooManyRequests": (429, "Too many requests; slow down."),
     "TooManyConnections": (429, "The player has as many websockets open as it may."),
@@ -89,6 +100,7 @@ CODES: dict[str, tuple[int, str]] = {
     # 5xx: the server could not do it
     "InternalError": (500, "Something went wrong on the server (logged there)."),
     "GenerationFailed": (500, "A generation job failed; try again."),
+    "FitFailed": (500, "A custom style's fit broke on every attempt (GetStyle's Error; create it again)."),
     "BackendUnavailable": (503, "A model or asset the request needs is not installed on this server."),
     "LikenessUnavailable": (503, "The likeness model is not installed on this server."),
     "UploadFailed": (503, "The file could not be stored; try again."),

@@ -209,7 +209,7 @@ def _b64(text: str, what: str) -> bytes:
 
 def bytes_from_json(params: Any) -> Any:
     """The inverse of :func:`jsonable` for request params: the byte payloads
-    (``Ops[].Buffer``, ``Photos[]``) arrive as base64 strings in JSON."""
+    (``Ops[].Buffer``, ``Photos[]``, ``Images[]``) arrive as base64 strings in JSON."""
     if not isinstance(params, dict):
         return params
     params = dict(params)
@@ -217,6 +217,7 @@ def bytes_from_json(params: Any) -> Any:
         params["Ops"] = [{**op, "Buffer": _b64(op["Buffer"], "An op's 'Buffer'")}
                          if isinstance(op, dict) and isinstance(op.get("Buffer"), str) else op
                          for op in params["Ops"]]
-    if isinstance(params.get("Photos"), list):
-        params["Photos"] = [_b64(x, "Each photo") if isinstance(x, str) else x for x in params["Photos"]]
+    for key, what in (("Photos", "Each photo"), ("Images", "Each image")):
+        if isinstance(params.get(key), list):
+            params[key] = [_b64(x, what) if isinstance(x, str) else x for x in params[key]]
     return params

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["MethodSpec", "METHODS", "END_REASONS", "PROMPT_CREATE_AVATAR_RESULT", "HAIR_STYLES", "MAX_SEED"]
+__all__ = ["MethodSpec", "METHODS", "END_REASONS", "PROMPT_CREATE_AVATAR_RESULT", "HAIR_STYLES", "MAX_SEED",
+           "PREVIEW_STYLES", "STYLE_ID_PREFIX"]
 
 #: The built-in hairstyles (generation.avatar.hair.STYLES, checked equal by the tests).
 HAIR_STYLES = ("buzz", "short_crop", "side_part", "bob", "long_straight", "curly_volume", "bun", "ponytail")
+
+#: The built-in preview styles (generation.stylize.STYLES, checked equal by the tests); a
+#: custom style's id (CreateStyle) starts with STYLE_ID_PREFIX.
+PREVIEW_STYLES = ("game_avatar", "corporate_headshot", "anime_character", "editorial_portrait")
+STYLE_ID_PREFIX = "style_"
 
 #: Largest ``Seed`` a generation method accepts (seeds are 0..2^31-1).
 MAX_SEED = 2**31 - 1
@@ -114,7 +120,8 @@ class GenerateAvatar2DPreviewAsync:
     SessionId: str = _f("An active session.")
     FileId: str = _f("An uploaded selfie of this session.")
     TextPrompt: str | None = _opt("Optional prompt, at most 500 characters.", max_length=10_000)
-    Style: str | None = _opt("Optional style name (game_avatar by default).", max_length=64)
+    Style: str | None = _opt("Optional style: a built-in name (game_avatar by default) or a StyleId of this "
+                             "experience's custom styles (CreateStyle).", max_length=64)
     HighRes: bool | None = _opt("1200 px instead of 800 px.")
     Palette: list | None = _opt("Background colours as [[r, g, b], ...] (0..255).")
     Seed: int | None = _opt("Seed of the preview's random choices (0..2^31-1): the same photo, prompt, style and "
@@ -127,7 +134,8 @@ class GenerateAvatar2DPreviewBatch:
 
     Photos: list = _f("Photo bytes (base64 strings over HTTP JSON), at most 50.")
     TextPrompt: str | None = _opt("Optional prompt, at most 500 characters.", max_length=10_000)
-    Style: str | None = _opt("Optional style name (game_avatar by default).", max_length=64)
+    Style: str | None = _opt("Optional style: a built-in name (game_avatar by default) or a StyleId of this "
+                             "experience's custom styles (CreateStyle).", max_length=64)
     HighRes: bool | None = _opt("1200 px instead of 800 px.")
     Palette: list | None = _opt("Background colours as [[r, g, b], ...] (0..255).")
 
@@ -226,6 +234,36 @@ class EndSession:
     Reason: str = _f("Exit, Gen3D, TimeExpired or EquipModel.", max_length=32)
 
 
+@dataclass(frozen=True, slots=True)
+class CreateStyle:
+    """Fit a custom preview style from 5 to 30 example images; fitted asynchronously (GetStyle)."""
+
+    Name: str = _f("The style's display name.", max_length=64)
+    Images: list = _f("Example images in the style, 5 to 30, all JPEG, all PNG or all WebP (base64 strings over "
+                      "HTTP JSON).")
+    Portraits: bool | None = _opt("The examples are portraits (default true): at least half must show a face, and "
+                                  "the style is fitted from the person, the background from the rest.")
+
+
+@dataclass(frozen=True, slots=True)
+class GetStyle:
+    """A custom style's state: Pending, Fitting (with Progress), Done (usable as Style) or Failed (with Error)."""
+
+    StyleId: str = _f("Id returned by CreateStyle.", max_length=64)
+
+
+@dataclass(frozen=True, slots=True)
+class ListStyles:
+    """The experience's custom styles, oldest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteStyle:
+    """Delete a custom style (its examples too, if it is not fitted yet); previews made with it stay."""
+
+    StyleId: str = _f("Id returned by CreateStyle.", max_length=64)
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
@@ -261,5 +299,9 @@ METHODS: dict[str, MethodSpec] = {
         _spec(GetValidationRules, "server", "client"),
         _spec(ValidateUGCFullBodyAsync, "server"),
         _spec(EndSession, "server"),
+        _spec(CreateStyle, "server"),
+        _spec(GetStyle, "server"),
+        _spec(ListStyles, "server"),
+        _spec(DeleteStyle, "server"),
     )
 }

@@ -17,7 +17,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base", "Experience", "Player", "SessionRequest", "SessionRow", "FileRow", "Preview",
-    "Generation", "EditOp", "EditSnapshot", "Published", "TokenRevocation", "JobRow", "open_engine", "migrate",
+    "Generation", "EditOp", "EditSnapshot", "Published", "TokenRevocation", "JobRow", "StyleRow", "StyleExample",
+    "open_engine", "migrate",
 ]
 
 
@@ -202,6 +203,40 @@ class JobRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[float] = mapped_column(Float, index=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class StyleRow(Base):
+    """A custom preview style fitted from example images (CreateStyle), private to its experience."""
+
+    __tablename__ = "styles"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    experience_id: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    #: Pending → Fitting → Done | Failed; a Fitting style whose fitter stopped is Pending again.
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    portraits: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: How many example images it was made from.
+    examples: Mapped[int] = mapped_column(Integer)
+    #: Done: the fitted parameters (generation.style_fit.FittedStyle.to_wire()); Failed: {code, message}.
+    params: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    #: Fitting: which server fits it and until when its claim holds (renewed while it works).
+    fitter: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float)
+    fitted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class StyleExample(Base):
+    """One example image of a style not fitted yet; the rows and their blobs go once it is
+    fitted (or has failed, or is deleted)."""
+
+    __tablename__ = "style_examples"
+    style_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
 
 
 #: Alembic's script folder: env.py and versions/, one migration per schema change.

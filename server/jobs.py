@@ -20,7 +20,8 @@ import numpy as np
 from schemas.errors import AcsError
 
 __all__ = ["JOBS", "GenerationFailed", "probe_job", "preview_job", "avatar_job", "export_job", "hairstyle_job",
-           "pack_features", "unpack_features", "exit_with_parent", "warm_up"]
+           "style_probe_job", "style_measure_job", "style_fit_job", "pack_features", "unpack_features",
+           "exit_with_parent", "warm_up"]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,28 @@ def hairstyle_job(head: dict, hair: dict, style: str, color_rgb: list, first_id:
     return {"ops": ops}
 
 
+def style_probe_job(images: list, portraits: bool) -> list:
+    """Check a custom style's example set before it is stored (generation.style_fit.probe_examples)."""
+    from generation.style_fit import probe_examples
+
+    return probe_examples([bytes(x) for x in images], portraits)
+
+
+def style_measure_job(image: bytes, portraits: bool) -> dict:
+    """One example's measurements (generation.style_fit.measure_example)."""
+    from generation.style_fit import measure_example
+
+    return measure_example(bytes(image), portraits)
+
+
+def style_fit_job(measurements: list, name: str) -> dict:
+    """The fitted style (generation.style_fit.fit_style) from every example's measurements."""
+    from generation.style_fit import fit_style
+
+    return fit_style(measurements, name)
+
+
 #: Every job a ``JobQueue`` can run, by name.
 JOBS = {"probe": probe_job, "preview": preview_job, "avatar": avatar_job, "export": export_job,
-        "hairstyle": hairstyle_job}
+        "hairstyle": hairstyle_job, "style_probe": style_probe_job, "style_measure": style_measure_job,
+        "style_fit": style_fit_job}

@@ -5,4 +5,4 @@ One module per part of the flow.  Each SPEC §4 method is a function registered 
 ``server.services.service.HANDLERS``, the method table the web layer dispatches through.
 """
 
-from server.services import avatars, batch, players, previews, publish  # noqa: F401
+from server.services import avatars, batch, players, previews, publish, styles  # noqa: F401

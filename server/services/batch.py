@@ -69,7 +69,7 @@ async def run_batch(svc: Service, call: Call, photos: list[bytes], p) -> list[di
     if not all(isinstance(x, bytes) for x in photos):
         raise InvalidParams("Every photo must be bytes (base64 strings in JSON requests).")
     exp = await svc.experience(call.principal)
-    options = preview_options(svc, exp, p, None)
+    options = await preview_options(svc, exp, p, None)
     hold = await _reserve_batch(svc, exp, len(photos))
     done = 0
 

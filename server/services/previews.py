@@ -162,8 +162,11 @@ async def accept_upload(svc: Service, call: Call, file_id: str | None, session_i
     return {"FileId": file_id, "Format": info["format"], "Width": info["width"], "Height": info["height"]}
 
 
-def preview_options(svc: Service, exp, p, session_id: str | None) -> dict:
-    """make_preview's keywords from the call, the experience's settings and the server config."""
+async def preview_options(svc: Service, exp, p, session_id: str | None) -> dict:
+    """make_preview's keywords from the call, the experience's settings and the server config.
+
+    A ``Style`` (or ``DefaultStyle`` setting) that is a custom style's id brings that style's
+    fitted parameters (``custom_style``); another experience's is refused like an unknown style."""
     if p.TextPrompt and len(p.TextPrompt) > MAX_PROMPT:
         raise InputRejected(f"The text prompt is longer than {MAX_PROMPT} characters.",
                             code="PromptTooLong", status=400)
@@ -175,9 +178,14 @@ def preview_options(svc: Service, exp, p, session_id: str | None) -> dict:
             raise InvalidParams("'Palette' must be 1 to 4 colours, each [r, g, b] with integers 0..255.")
         palette = [tuple(c) for c in p.Palette]
     settings = exp.settings or {}
+    style = p.Style or settings.get("DefaultStyle")
+    custom = None
+    if style and style.startswith(m.STYLE_ID_PREFIX):
+        custom = await svc.styles.fitted(exp.id, style)
     return {
         "text_prompt": p.TextPrompt,
-        "style": p.Style or settings.get("DefaultStyle"),
+        "style": style,
+        "custom_style": custom,
         "size": svc.config.high_res_size if p.HighRes else svc.config.preview_size,
         "palette": palette,
         "likeness_threshold": settings.get("LikenessThreshold"),
@@ -211,7 +219,7 @@ async def generate_preview(svc: Service, call: Call, p: m.GenerateAvatar2DPrevie
         f = svc.check_owner(await db.get(FileRow, p.FileId), call.principal, "file")
     if f.session_id != session.session_id or f.state != "Uploaded":
         raise NotFound("No uploaded selfie with that FileId in this session.", code="FileNotFound")
-    options = preview_options(svc, await svc.experience(call.principal), p, session.session_id)
+    options = await preview_options(svc, await svc.experience(call.principal), p, session.session_id)
     preview_id = new_id("pre")
     await svc.sessions.reserve(session.session_id, "2d", preview_id)
     progress = svc.shared_progress(call, session, "Preview", preview_id)

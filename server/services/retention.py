@@ -34,6 +34,7 @@ from server.db import (
     Published,
     SessionRequest,
     SessionRow,
+    StyleExample,
 )
 
 __all__ = ["sweep", "erase_player", "unreferenced_blobs", "RESULT_TTL", "SELFIE_CACHE_TTL", "SWEEP_INTERVAL",
@@ -47,7 +48,7 @@ SWEEP_INTERVAL = 600.0
 #: Every column that names a blob.
 _BLOB_COLUMNS = (FileRow.sha256, Preview.png_sha, Preview.thumb_sha, Preview.features_sha,
                  Generation.document_sha, Generation.glb_sha, EditSnapshot.document_sha,
-                 Published.glb_sha, Published.preview_sha)
+                 Published.glb_sha, Published.preview_sha, StyleExample.sha256)
 
 
 async def unreferenced_blobs(db, shas: set[str]) -> set[str]:

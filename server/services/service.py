@@ -36,6 +36,7 @@ from server.services.hub import Connection, Hub
 from server.services.prompts import Prompts
 from server.services.retention import SWEEP_INTERVAL, sweep
 from server.services.sessions import SessionService
+from server.services.style_fits import StyleFits
 
 __all__ = ["Call", "Service", "HANDLERS", "method", "record_revocation"]
 
@@ -114,6 +115,8 @@ class Service:
         self.documents = Documents(db=db, blobs=blobs, hub=self.hub, clock=clock, history=config.edit_history,
                                    feed=edit_feed)
         self.prompts = Prompts(relay=prompt_relay)
+        #: Custom styles and their fitting in the background (CreateStyle).
+        self.styles = StyleFits(db=db, blobs=blobs, jobs=jobs, clock=clock, shared=config.scaled)
         #: API key hash → (experience id, until when to trust it without reading the database).
         self._api_keys: dict[str, tuple[str, float]] = {}
         #: (experience id, player id) → when its tokens were last revoked; the whole table,
@@ -284,6 +287,7 @@ class Service:
         self._revoked = {(r.experience_id, r.player_id): r.revoked_at for r in rows}
         self.documents.start()
         await self.sessions.start()
+        await self.styles.start()
         self._tasks = [asyncio.create_task(self._sweep_loop(), name="retention"),
                        asyncio.create_task(self._revocation_loop(), name="revocations")]
 
@@ -292,6 +296,7 @@ class Service:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.styles.stop()
         await self.sessions.stop()
         await self.documents.stop()
         self.prompts.cancel_all()
