@@ -654,7 +654,8 @@ def cache_path() -> Path:
     return folder / f"makehuman-r15-{key}.npz"
 
 
-def _save(t: Template, path: Path) -> None:
+def _arrays(t: Template) -> dict[str, np.ndarray]:
+    """The template as the cache stores it (UVs as float32)."""
     arrays = {"base": t.base, "body_tris": t.body_tris, "helper_tris": t.helper_tris,
               **{f"b/{k}": v for k, v in t.body_deltas.items()}}
     for bone, (h, tl) in t.mh_joints.items():
@@ -669,7 +670,7 @@ def _save(t: Template, path: Path) -> None:
             arrays[f"m/{part}/{name}"] = m
         if "material" in d:
             arrays[f"p/{part}/material"] = d["material"]
-    save_npz_atomic(path, arrays)
+    return arrays
 
 
 def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -731,9 +732,12 @@ def load_template() -> Template:
             t = build_template()
         except (OSError, KeyError, ValueError) as e:  # a damaged or partial install
             raise A.AvatarAssetsMissing(f"reading MakeHuman's data failed: {e}") from e
+        arrays = _arrays(t)
         try:
-            _save(t, path)
+            save_npz_atomic(path, arrays)
         except OSError:
             pass  # a read-only cache dir only costs the rebuild next start
-        _loaded = t
-        return t
+        # What a later process loads from the cache, to the bit: a build gives the same
+        # bytes whether this process derived the template or read it.
+        _loaded = _from_arrays(arrays)
+        return _loaded
