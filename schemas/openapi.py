@@ -140,10 +140,9 @@ _ROLES = {"server": "game servers (experience API key)", "client": "game clients
           "any": "game servers and game clients"}
 
 
-def _rpc_operation(name: str) -> dict:
+def _rpc_operation(name: str, params: dict) -> dict:
+    """``params``: the method's parameter schema (its description is the summary)."""
     spec = METHODS[name]
-    params = json_schema(spec.params)
-    params.pop("$schema", None)
     roles = "server" if spec.roles == {"server"} else "client" if spec.roles == {"client"} else "any"
     return {
         "operationId": name,
@@ -185,20 +184,19 @@ def _route_operation(r: Route) -> dict:
 
 def openapi_document() -> dict:
     """The whole OpenAPI 3.1 document (a plain JSON-able dict)."""
-    paths: dict = {}
-    for name in METHODS:
-        paths[f"/v1/rpc/{name}"] = {"post": _rpc_operation(name)}
+    params = {}
+    for name, spec in METHODS.items():
+        params[name] = json_schema(spec.params)
+        params[name].pop("$schema", None)
+    paths: dict = {f"/v1/rpc/{name}": {"post": _rpc_operation(name, schema)} for name, schema in params.items()}
     for r in ROUTES:
         paths.setdefault(r.path, {})[r.method] = _route_operation(r)
     schemas = {"Error": {
         "type": "object", "required": ["error"],
         "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "string", "enum": list(CODES)},
-            "message": {"type": "string", "description": "Readable by a player or a game developer."}}}}}}
-    for name, spec in METHODS.items():
-        s = json_schema(spec.params)
-        s.pop("$schema", None)
-        schemas[name] = s
+            "message": {"type": "string", "description": "Readable by a player or a game developer."}}}}},
+        **params}
     statuses = sorted({s for s, _ in CODES.values()})
     return {
         "openapi": "3.1.0",

@@ -80,34 +80,30 @@ def check_settings(settings: dict) -> dict:
     return settings
 
 
+def _stored_settings(settings: dict) -> dict:
+    """``settings`` checked, in the form they are stored: creation tokens as their hashes
+    (publish compares hashes)."""
+    check_settings(settings)
+    if "CreationTokens" in settings:
+        settings = {**settings, "CreationTokens": [hash_creation_token(t) for t in settings["CreationTokens"]]}
+    return settings
+
+
 async def create_experience(config: Config, name: str, settings: dict | None = None) -> tuple[str, str]:
     """Create an experience; returns ``(experience_id, api_key)``.  The key is not stored."""
-    settings = check_settings({k: v for k, v in (settings or {}).items() if v is not None})
-    if "CreationTokens" in settings:  # only their hashes are stored (publish compares hashes)
-        settings["CreationTokens"] = [hash_creation_token(t) for t in settings["CreationTokens"]]
-    engine, sessionmaker = open_engine(config.db_url)
+    settings = _stored_settings({k: v for k, v in (settings or {}).items() if v is not None})
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        await migrate(engine)
-        key, key_hash = new_api_key()
-        exp_id = new_id("exp")
-        async with sessionmaker.begin() as db:
-            db.add(Experience(id=exp_id, name=name, key_hash=key_hash, created_at=time.time(),
-                              settings=settings))
-        return exp_id, key
-    finally:
-        await engine.dispose()
+    key, key_hash = new_api_key()
+    exp_id = new_id("exp")
+    async with _database(config) as store, store.begin() as db:
+        db.add(Experience(id=exp_id, name=name, key_hash=key_hash, created_at=time.time(), settings=settings))
+    return exp_id, key
 
 
 async def list_experiences(config: Config) -> list[dict]:
-    engine, sessionmaker = open_engine(config.db_url)
-    try:
-        await migrate(engine)
-        async with sessionmaker() as db:
-            rows = (await db.scalars(select(Experience).order_by(Experience.created_at))).all()
-        return [{"id": r.id, "name": r.name, "settings": r.settings} for r in rows]
-    finally:
-        await engine.dispose()
+    async with _database(config) as store, store() as db:
+        rows = (await db.scalars(select(Experience).order_by(Experience.created_at))).all()
+    return [{"id": r.id, "name": r.name, "settings": r.settings} for r in rows]
 
 
 @contextlib.asynccontextmanager
@@ -184,9 +180,7 @@ async def update_experience(config: Config, ref: str, values: dict | None = None
         raise ValueError(f"both set and unset: {', '.join(sorted(both))}")
     if not values and not unset:
         raise ValueError("nothing to change: give --set Key=Value or --unset Key")
-    check_settings(values)
-    if "CreationTokens" in values:  # only their hashes are stored, as create_experience does
-        values["CreationTokens"] = [hash_creation_token(t) for t in values["CreationTokens"]]
+    values = _stored_settings(values)
     async with _database(config) as store, store.begin() as db:
         exp = await _experience(db, ref)
         settings = {k: v for k, v in {**(exp.settings or {}), **values}.items() if k not in unset}

@@ -71,9 +71,10 @@ def _docs_page() -> str:
                 out.append(f"<h3 id={e(op['operationId'])}><span class='m {verb}'>{verb.upper()}</span>"
                            f"<code>{e(path)}</code></h3><p>{e(op['summary'])} {e(op.get('description', ''))}</p>")
                 body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-                props = schemas.get(body.get("$ref", "").rsplit("/", 1)[-1], {}).get("properties", {})
-                required = set(schemas.get(body.get("$ref", "").rsplit("/", 1)[-1], {}).get("required", ()))
-                rows = [(n, p.get("type", ""), n in required, p.get("description", "")) for n, p in props.items()]
+                params = schemas.get(body.get("$ref", "").rsplit("/", 1)[-1], {})
+                required = set(params.get("required", ()))
+                rows = [(n, p.get("type", ""), n in required, p.get("description", ""))
+                        for n, p in params.get("properties", {}).items()]
                 rows += [(q["name"], q["schema"].get("type", ""), q["required"], q.get("description", ""))
                          for q in op.get("parameters", ())]
                 if rows:
